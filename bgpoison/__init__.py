@@ -1,0 +1,32 @@
+"""bgpoison: data poisoning by back-gradient optimisation, in readable pure NumPy.
+
+Muñoz-González et al., "Towards Poisoning of Deep Learning Algorithms with Back-gradient
+Optimization", AISec 2017. The modules follow the paper's algorithms one to one:
+
+    models/          ADALINE, logistic, softmax, MLP: loss, gradient and two Hessian products
+    training         Algorithm "train": full-batch gradient descent (optionally momentum)
+    reversal         how the reverse pass recovers w_t: stored, checkpoint, paper, fixed-point
+    back_gradient    Algorithm "back-gradient": dA/dX_c through the whole training run
+    objectives       the attacker's A(w): error-generic and error-specific
+    gradcheck        central finite differences to check every derivative
+
+Symbols follow the paper: eta (``lr``), T (``n_steps``), w_t, X_c (poisoning points), A (the
+attacker's objective). Naming rule: in a reverse pass ``d<name>`` is the derivative of the current
+scalar (A) with respect to ``<name>``, with the same shape as ``<name>``: ``dw`` is dA/dw_t,
+``dX_c`` is dA/dX_c. ``R<name>`` is Pearlmutter's R-derivative of ``<name>`` along a direction v.
+"""
+from . import gradcheck
+from .back_gradient import BackGradientResult, back_gradient
+from .models import MLP, Adaline, LogisticRegression, Model, SoftmaxRegression
+from .objectives import ErrorGeneric, ErrorSpecific
+from .reversal import ConvergenceError
+from .training import DivergenceError, GradientDescent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "Model",
+    "GradientDescent", "DivergenceError",
+    "back_gradient", "BackGradientResult", "ConvergenceError",
+    "ErrorGeneric", "ErrorSpecific", "gradcheck",
+]

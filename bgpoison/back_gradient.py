@@ -1,0 +1,103 @@
+"""Algorithm "back-gradient": reverse-mode differentiation through a whole training run.
+
+Forward (``GradientDescent.step``; X = [X_tr; X_c], g_t = grad_w L(w_t; X)):
+
+    v_{t+1} = gamma v_t - (1 - gamma) g_t          w_{t+1} = w_t + eta v_{t+1}
+
+Reverse, from dw = grad_w A(w_T), dv = 0, dX_c = 0, for t = T-1 down to 0, undoing each line:
+
+    dv  += eta dw                            (w_{t+1} = w_t + eta v_{t+1})
+    dg   = -(1 - gamma) dv;  dv = gamma dv   (v_{t+1} = gamma v_t - (1 - gamma) g_t)
+    dw  += H_ww(w_t) dg;  dX_c += H_xw(w_t) dg   (g_t = grad_w L(w_t; X_tr, X_c))
+
+With gamma = 0 this is the paper's  dw_t = dw_{t+1} - eta H_ww(w_t) dw_{t+1},
+dX_c += -eta H_xw(w_t) dw_{t+1}. Both products are taken at w_t, the weights at which the forward
+step took its gradient; ``products_at="end"`` takes them at w_{t+1} instead, as the paper's
+printed algorithm does, to show that it is less accurate. The strategies in ``reversal`` differ
+only in how w_t is recovered.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks
+from .reversal import REVERSALS
+
+
+@dataclass
+class BackGradientResult:
+    """What one reverse pass returns.
+
+    grad          dA/dX_c, shape of X_c (all poisoning rows at once)
+    value         A(w_T)
+    w_T           the trained weights, (n_params,)
+    grad_w0       dA/dw_0, (n_params,)
+    w0_error      max |reconstructed w_0 - true w_0| (0 for the exact strategies)
+    vectors_held  parameter vectors of the trajectory kept in memory at the peak
+    iterations    fixed-point iterations in all (0 for the other strategies)
+    """
+
+    grad: np.ndarray
+    value: float
+    w_T: np.ndarray
+    grad_w0: np.ndarray
+    w0_error: float
+    vectors_held: int
+    iterations: int = 0
+
+
+def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stored", *,
+                  products_at="start", checkpoint_every=None, tol=1e-12, max_iter=50):
+    """dA/dX_c for the attacker's objective A of the weights trained on D_tr and D_c.
+
+    ``reversal``: "stored", "checkpoint" (every ``checkpoint_every`` steps, default ~sqrt(T)),
+    "paper" or "fixed-point" (``tol``, ``max_iter``); see ``bgpoison.reversal``.
+    ``products_at``: "start" (w_t, correct) or "end" (w_{t+1}, the paper's printed order).
+    """
+    X, T, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
+    w0 = _checks.as_vector(w0, "w0", model.n_params)
+    if reversal not in REVERSALS:
+        raise ValueError(f"reversal must be one of {sorted(REVERSALS)}; got {reversal!r}")
+    if products_at not in ("start", "end"):
+        raise ValueError(f"products_at must be 'start' or 'end'; got {products_at!r}")
+    options = {"checkpoint": {"every": checkpoint_every},
+               "fixed-point": {"tol": tol, "max_iter": max_iter}}.get(reversal, {})
+    trajectory = REVERSALS[reversal](model, gd, X, T, **options)
+    rows = slice(n, None)                                      # the poisoning rows of X
+
+    w_T = trajectory.forward(w0)
+    value, dw = objective.value_and_grad(model, w_T)           # dw = dA/dw_T
+    dv = np.zeros_like(w0)                                     # dA/dv_T: A ignores v_T
+    dX_c = np.zeros((X.shape[0] - n, X.shape[1]))
+    points = trajectory.backward()                             # (t, w_t, forward(w_t)), t = T-1..0
+    if products_at == "end":
+        points = _one_step_late(points, w_T, model.forward(w_T, X))
+    for t, w_t, acts in points:
+        dv += gd.lr * dw                                       # undo w_{t+1} = w_t + eta v_{t+1}
+        dg = -(1.0 - gd.momentum) * dv                         # undo v_{t+1} = gamma v_t
+        dv *= gd.momentum                                      #        - (1 - gamma) g_t
+        Hdg, dX_t = model.r_backward(w_t, X, T, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
+        dw += Hdg                                              # dA/dw_t
+        dX_c += dX_t                                           # dA/dX_c, summed over steps
+    return BackGradientResult(
+        grad=dX_c, value=value, w_T=w_T, grad_w0=dw,
+        w0_error=float(np.max(np.abs(trajectory.w0 - w0))),
+        vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0))
+
+
+def _one_step_late(points, w_T, acts_T):
+    """Yield w_{t+1} where w_t was due: the paper's printed order, for comparison only."""
+    late = (w_T, acts_T)
+    for t, w_t, acts in points:
+        yield (t,) + late
+        late = (w_t, acts)
+
+
+def _stack(model, w0, X_tr, y_tr, X_c, y_c):
+    """Checked X = [X_tr; X_c], its targets, and n = len(X_tr); stacked once, before any loop."""
+    X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
+    X_c = _checks.as_matrix(X_c, "X_c", model.n_features)
+    y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
+    y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
+    T = model.targets(np.concatenate([y_tr, y_c]))
+    return np.vstack([X_tr, X_c]), T, X_tr.shape[0]

@@ -1,0 +1,8 @@
+"""The four models, each a pure function of a flat parameter vector (see ``base``)."""
+from .adaline import Adaline
+from .base import Model
+from .logistic import LogisticRegression
+from .mlp import MLP
+from .softmax import SoftmaxRegression
+
+__all__ = ["Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "Model"]

@@ -1,0 +1,133 @@
+"""A one-hidden-layer perceptron with a smooth activation f and a softmax output.
+
+Forward (n rows, d inputs, H hidden units, K classes):
+
+    Z1 = X W1 + b1   (n, H)      A1 = f(Z1)   (n, H)      Z2 = A1 W2 + b2   (n, K)
+    P = softmax(Z2)  (n, K)      L = mean_i cross_entropy(Z2_i, y_i) + (l2/2)(||W1||^2 + ||W2||^2)
+
+Backward (D1 = f'(Z1)):
+
+    dZ2 = (P - T)/n    gW2 = A1^T dZ2 + l2 W2    gb2 = sum dZ2    dA1 = dZ2 W2^T
+    dZ1 = dA1 * D1     gW1 = X^T dZ1 + l2 W1     gb1 = sum dZ1    (grad_X L = dZ1 W1^T)
+
+R-pass along v = (V1, c1, V2, c2), Pearlmutter's R{.} applied to every line above
+(D2 = f''(Z1); products of two varying factors give two terms):
+
+    RZ1 = X V1 + c1              RA1 = D1 * RZ1             RZ2 = RA1 W2 + A1 V2 + c2
+    RdZ2 = P*(RZ2 - <P,RZ2>)/n   RgW2 = RA1^T dZ2 + A1^T RdZ2 + l2 V2      Rgb2 = sum RdZ2
+    RdA1 = RdZ2 W2^T + dZ2 V2^T  RdZ1 = RdA1 * D1 + dA1 * D2 * RZ1
+    RgW1 = X^T RdZ1 + l2 V1      Rgb1 = sum RdZ1
+    H_xw v = R{grad_X L} = RdZ1 W1^T + dZ1 V1^T     (n, d)
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .functions import sigmoid, softmax, softmax_jvp, softplus
+from .base import Model
+from .softmax import cross_entropy, one_hot
+
+
+def _sigmoid_d1(Z, A):
+    return A * (1.0 - A)
+
+
+def _sigmoid_d2(Z, A):
+    return A * (1.0 - A) * (1.0 - 2.0 * A)
+
+
+def _softplus_d2(Z, A):
+    S = sigmoid(Z)
+    return S * (1.0 - S)
+
+
+# name -> (f(Z), f'(Z) and f''(Z) given Z and A = f(Z))
+ACTIVATIONS = {
+    "tanh": (np.tanh, lambda Z, A: 1.0 - A ** 2, lambda Z, A: -2.0 * A * (1.0 - A ** 2)),
+    "sigmoid": (sigmoid, _sigmoid_d1, _sigmoid_d2),
+    "softplus": (softplus, lambda Z, A: sigmoid(Z), _softplus_d2),
+}
+
+
+@dataclass(frozen=True)
+class MLP(Model):
+    """One hidden layer of ``n_hidden`` units with ``activation`` (tanh, sigmoid or softplus),
+    softmax output over ``n_classes``, penalty ``l2`` on W1 and W2 (not on biases)."""
+
+    n_features: int
+    n_hidden: int
+    n_classes: int
+    activation: str = "tanh"
+    l2: float = 0.0
+    penalised = ("W1", "W2")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; "
+                             f"got {self.activation!r}")
+        if isinstance(self.n_hidden, bool) or int(self.n_hidden) != self.n_hidden \
+                or self.n_hidden < 1:
+            raise ValueError(f"n_hidden must be an integer >= 1; got {self.n_hidden!r}")
+
+    @property
+    def shapes(self):
+        d, H, K = self.n_features, self.n_hidden, self.n_classes
+        return {"W1": (d, H), "b1": (H,), "W2": (H, K), "b2": (K,)}
+
+    def init_params(self, rng):
+        """Gaussian weights with variance 1/fan_in, zero biases, drawn from ``rng``."""
+        w = np.zeros(self.n_params)
+        p = self.unpack(w)
+        p["W1"][...] = rng.normal(0.0, 1.0 / np.sqrt(self.n_features), p["W1"].shape)
+        p["W2"][...] = rng.normal(0.0, 1.0 / np.sqrt(self.n_hidden), p["W2"].shape)
+        return w
+
+    def targets(self, y):
+        return one_hot(y, self.n_classes)                        # (n, K)
+
+    def raw_scores(self, w, X):
+        return self.forward(w, X)["Z2"]                          # (n, K)
+
+    def sample_losses(self, acts, T):
+        return cross_entropy(acts["Z2"], T)                      # (n,)
+
+    def forward(self, w, X):
+        p = self.unpack(w)
+        Z1 = X @ p["W1"] + p["b1"]                               # (n, H)
+        f, df, _ = ACTIVATIONS[self.activation]
+        A1 = f(Z1)                                               # (n, H)
+        Z2 = A1 @ p["W2"] + p["b2"]                              # (n, K)
+        return {"Z1": Z1, "A1": A1, "D1": df(Z1, A1), "Z2": Z2, "P": softmax(Z2)}
+
+    def backward(self, w, X, T, acts):
+        p = self.unpack(w)
+        dZ2 = (acts["P"] - T) / X.shape[0]                       # (n, K)
+        dZ1 = (dZ2 @ p["W2"].T) * acts["D1"]                     # (n, H)
+        return self.pack({"W1": X.T @ dZ1 + self.l2 * p["W1"],   # (d, H)
+                          "b1": dZ1.sum(axis=0),                 # (H,)
+                          "W2": acts["A1"].T @ dZ2 + self.l2 * p["W2"],  # (H, K)
+                          "b2": dZ2.sum(axis=0)})                # (K,)
+
+    def r_backward(self, w, X, T, acts, v, rows):
+        n = X.shape[0]
+        p, q = self.unpack(w), self.unpack(v)
+        A1, D1, P = acts["A1"], acts["D1"], acts["P"]
+        D2 = ACTIVATIONS[self.activation][2](acts["Z1"], A1)    # f''(Z1), (n, H)
+        # forward lines again, and their R-derivatives
+        RZ1 = X @ q["W1"] + q["b1"]                              # (n, H)
+        RA1 = D1 * RZ1                                           # (n, H)
+        RZ2 = RA1 @ p["W2"] + A1 @ q["W2"] + q["b2"]             # (n, K)
+        # backward lines, and their R-derivatives
+        dZ2 = (P - T) / n                                        # (n, K)
+        RdZ2 = softmax_jvp(P, RZ2) / n                           # (n, K)
+        dA1 = dZ2 @ p["W2"].T                                    # (n, H)
+        RdA1 = RdZ2 @ p["W2"].T + dZ2 @ q["W2"].T                # (n, H)
+        RdZ1 = RdA1 * D1 + dA1 * D2 * RZ1                        # (n, H)
+        Hv = self.pack({"W1": X.T @ RdZ1 + self.l2 * q["W1"],
+                        "b1": RdZ1.sum(axis=0),
+                        "W2": RA1.T @ dZ2 + A1.T @ RdZ2 + self.l2 * q["W2"],
+                        "b2": RdZ2.sum(axis=0)})
+        dZ1_r = dA1[rows] * D1[rows]                             # (r, H)
+        dX_r = RdZ1[rows] @ p["W1"].T + dZ1_r @ q["W1"].T        # (r, d)
+        return Hv, dX_r

@@ -1,0 +1,54 @@
+"""The attacker's objectives A(w), functions of the trained weights on the attacker's data.
+
+Both are maximised by the attacker and carry no l2 penalty:
+
+    ErrorGeneric:   A(w) =  (1/|V|) sum_{(x, y) in V} loss(x, y, w)          (true labels)
+    ErrorSpecific:  A(w) = -(1/|V|) sum_{(x, y') in V} loss(x, y', w)        (attacker's labels)
+
+``value_and_grad(model, w)`` returns (A, grad_w A); the gradient is the model's own ``backward``
+with l2 set to 0, times the sign.
+"""
+import dataclasses
+
+from . import _checks
+
+
+class _MeanLoss:
+    sign = 1.0
+    labels_name = "y_val"
+
+    def __init__(self, X_val, labels):
+        self.X_val = _checks.as_matrix(X_val, "X_val")
+        self.labels = _checks.as_labels(labels, self.labels_name, None, self.X_val.shape[0])
+
+    def check(self, model):
+        """Validate against ``model``: feature count and label range."""
+        X = _checks.as_matrix(self.X_val, "X_val", model.n_features)
+        y = _checks.as_labels(self.labels, self.labels_name, model.n_classes, X.shape[0])
+        return X, model.targets(y)
+
+    def value_and_grad(self, model, w):
+        """(A(w), grad_w A(w)) for ``model``; shapes: float, (n_params,)."""
+        X, T = self.check(model)
+        bare = dataclasses.replace(model, l2=0.0)               # A has no penalty term
+        acts = bare.forward(w, X)
+        value = bare.data_loss(acts, T)
+        return self.sign * value, self.sign * bare.backward(w, X, T, acts)
+
+
+class ErrorGeneric(_MeanLoss):
+    """Error-generic (indiscriminate) attack: A = mean validation loss with the true labels."""
+
+    def __init__(self, X_val, y_val):
+        super().__init__(X_val, y_val)
+
+
+class ErrorSpecific(_MeanLoss):
+    """Error-specific attack: A = minus the mean loss with attacker-chosen labels ``y_target``,
+    so that maximising A makes the model predict ``y_target`` on ``X_val``."""
+
+    sign = -1.0
+    labels_name = "y_target"
+
+    def __init__(self, X_val, y_target):
+        super().__init__(X_val, y_target)

@@ -1,0 +1,168 @@
+"""How the reverse pass gets w_t back, from t = T-1 down to 0.
+
+Every strategy runs the forward training (``forward(w0) -> w_T``, through ``GradientDescent.step``)
+and then ``backward()`` yields ``(t, w_t, acts_t)`` for t = T-1, ..., 0, where ``acts_t`` is
+``model.forward(w_t, X)``. They differ only in what they keep and how they recover w_t:
+
+    Stored       keep every w_t                                  exact, T+1 vectors
+    Checkpoint   keep every k-th (w_t, v_t), re-run each segment  exact, ~T/k + k vectors
+    Paper        w_t ~= w_{t+1} + eta g(w_{t+1})                 first order, drifts; O(1)
+    FixedPoint   solve w_t = w_{t+1} + eta g(w_t) by iteration    accurate while eta*L << 1; O(1)
+
+After ``backward()`` is exhausted, ``w0`` holds the reconstructed w_0 (compare it with the true
+one: that distance is the honest measure of a reversal) and ``vectors_held`` the peak number of
+parameter vectors kept to recover the trajectory.
+"""
+import math
+
+import numpy as np
+
+from . import _checks
+
+
+class ConvergenceError(RuntimeError):
+    """The fixed-point reversal did not converge within its iteration budget."""
+
+
+class _Reversal:
+    needs_plain_gd = False
+
+    def __init__(self, model, gd, X, T):
+        if self.needs_plain_gd and gd.momentum != 0.0:
+            raise ValueError(f"reversal={self.name!r} reverses plain gradient descent only "
+                             f"(momentum=0, got {gd.momentum}); use 'stored' or 'checkpoint'")
+        self.model, self.gd, self.X, self.T = model, gd, X, T
+        self.w0, self.vectors_held = None, 0
+
+    def _step(self, w, v, t):
+        return self.gd.step(self.model, w, v, self.X, self.T, t)
+
+    def _point(self, t, w):
+        return t, w, self.model.forward(w, self.X)
+
+    def _grad(self, w, acts=None):
+        acts = self.model.forward(w, self.X) if acts is None else acts
+        return self.model.backward(w, self.X, self.T, acts)
+
+
+class Stored(_Reversal):
+    """Keep every iterate w_0..w_T from the forward run; exact."""
+
+    name = "stored"
+
+    def forward(self, w0):
+        w, v = w0, np.zeros_like(w0)
+        self.ws = [w0]
+        for t in range(self.gd.n_steps):
+            w, v = self._step(w, v, t)
+            self.ws.append(w)
+        self.vectors_held = len(self.ws)
+        return w
+
+    def backward(self):
+        for t in reversed(range(self.gd.n_steps)):
+            yield self._point(t, self.ws[t])
+        self.w0 = self.ws[0]
+
+
+class Checkpoint(_Reversal):
+    """Keep (w_t, v_t) every ``every`` steps (default ~sqrt(T)); re-run each segment going back."""
+
+    name = "checkpoint"
+
+    def __init__(self, model, gd, X, T, every=None):
+        super().__init__(model, gd, X, T)
+        every = max(1, round(math.sqrt(gd.n_steps))) if every is None else every
+        self.every = _checks.positive_int(every, "checkpoint_every")
+
+    def forward(self, w0):
+        w, v = w0, np.zeros_like(w0)
+        self.saved = {0: (w, v)}
+        for t in range(self.gd.n_steps):
+            w, v = self._step(w, v, t)
+            if (t + 1) % self.every == 0 and t + 1 < self.gd.n_steps:
+                self.saved[t + 1] = (w, v)
+        return w
+
+    def backward(self):
+        per_checkpoint = 2 if self.gd.momentum else 1          # v_t matters only with momentum
+        for start in sorted(self.saved, reverse=True):
+            stop = min(start + self.every, self.gd.n_steps)    # segment: steps start..stop-1
+            w, v = self.saved.pop(start)
+            segment = [w]                                      # w_start .. w_{stop-1}
+            for t in range(start, stop - 1):
+                w, v = self._step(w, v, t)
+                segment.append(w)
+            held = (len(self.saved) + 1) * per_checkpoint + len(segment) - 1
+            self.vectors_held = max(self.vectors_held, held)
+            for t in reversed(range(start, stop)):
+                yield self._point(t, segment[t - start])
+        self.w0 = segment[0]
+
+
+class Paper(_Reversal):
+    """The paper's reversal: w_t ~= w_{t+1} + eta grad_w L(w_{t+1}), first order, O(1) memory.
+
+    The gradient at each reconstructed w_t shares its forward pass with the products taken
+    there, and is then used to step back to w_{t-1}.
+    """
+
+    name = "paper"
+    needs_plain_gd = True
+
+    vectors = 1                                                # w_{t+1}, overwritten by w_t
+
+    def forward(self, w0):
+        w, v = w0, np.zeros_like(w0)
+        for t in range(self.gd.n_steps):
+            w, v = self._step(w, v, t)
+        self.w_T, self.vectors_held = w, self.vectors
+        return w
+
+    def backward(self):
+        w = self.w_T
+        g = self._grad(w)                                      # g(w_T)
+        for t in reversed(range(self.gd.n_steps)):
+            w = self._previous(w, g, t)                        # w_t from w_{t+1}
+            point = self._point(t, w)
+            yield point
+            g = self._grad(w, point[2])                        # g(w_t), sharing that forward pass
+        self.w0 = w
+
+    def _previous(self, w_next, g_next, t):
+        """Undo w_{t+1} = w_t - eta g(w_t), with g(w_{t+1}) standing in for the unknown g(w_t)."""
+        return w_next + self.gd.lr * g_next
+
+
+class FixedPoint(Paper):
+    """Solve w_t = w_{t+1} + eta grad_w L(w_t) by fixed-point iteration, warm-started from the
+    paper's guess; converges (linearly, rate ~eta*L) while eta*L_smooth < 1."""
+
+    name = "fixed-point"
+
+    def __init__(self, model, gd, X, T, tol=1e-12, max_iter=50):
+        super().__init__(model, gd, X, T)
+        self.tol = _checks.nonnegative(tol, "tol")
+        self.max_iter = _checks.positive_int(max_iter, "max_iter")
+        self.iterations = 0
+
+    vectors = 2                                                # w_{t+1} and the iterate
+
+    def _previous(self, w_next, g_next, t):
+        """Iterate u <- w_{t+1} + eta g(u) from the paper's guess until it stops moving."""
+        u = w_next + self.gd.lr * g_next                       # the paper's guess
+        for _ in range(self.max_iter):
+            u_new = w_next + self.gd.lr * self._grad(u)
+            self.iterations += 1
+            change = np.max(np.abs(u_new - u))
+            if change <= self.tol * (1.0 + np.max(np.abs(u_new))):
+                return u_new
+            u = u_new
+        raise ConvergenceError(
+            f"fixed-point reversal did not converge at step {t}: the iterate still moved by "
+            f"{change:.3e} after max_iter={self.max_iter} iterations (tol={self.tol:g}). The "
+            f"iteration contracts only while lr * L_smooth < 1 (lr={self.gd.lr:g}); use a smaller "
+            f"lr or reversal='stored' or 'checkpoint'")
+
+
+REVERSALS = {cls.name: cls for cls in (Stored, Checkpoint, Paper, FixedPoint)}
