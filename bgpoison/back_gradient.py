@@ -47,11 +47,12 @@ class BackGradientResult:
 
 
 def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stored", *,
-                  products_at="start", checkpoint_every=None, tol=1e-12, max_iter=50):
+                  products_at="start", checkpoint_every=None, tol=0.0, max_iter=100):
     """dA/dX_c for the attacker's objective A of the weights trained on D_tr and D_c.
 
     ``reversal``: "stored", "checkpoint" (every ``checkpoint_every`` steps, default ~sqrt(T)),
-    "paper" or "fixed-point" (``tol``, ``max_iter``); see ``bgpoison.reversal``.
+    "paper" or "fixed-point" (``tol``, ``max_iter``; tol=0 iterates to the round-off floor);
+    see ``bgpoison.reversal``.
     ``products_at``: "start" (w_t, correct) or "end" (w_{t+1}, the paper's printed order).
     """
     X, T, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)

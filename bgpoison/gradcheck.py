@@ -34,7 +34,7 @@ def _directions(shape, rng, n_directions, max_coordinates):
         for i in range(size):
             e = np.zeros(size)
             e[i] = 1.0
-            yield f"coordinate {np.unravel_index(i, shape)}", e.reshape(shape)
+            yield f"coordinate {tuple(int(j) for j in np.unravel_index(i, shape))}", e.reshape(shape)
 
 
 def check_directional(f, derivative, x, *, rng, name="f", arg="x", n_directions=5,

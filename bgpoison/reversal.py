@@ -20,6 +20,10 @@ import numpy as np
 from . import _checks
 
 
+ULPS = 4 * np.finfo(float).eps                   # a change of a few units in the last place
+ROUND_OFF_FLOOR = np.sqrt(np.finfo(float).eps)   # ~1.5e-8: a stalled change below it is round-off
+
+
 class ConvergenceError(RuntimeError):
     """The fixed-point reversal did not converge within its iteration budget."""
 
@@ -140,7 +144,7 @@ class FixedPoint(Paper):
 
     name = "fixed-point"
 
-    def __init__(self, model, gd, X, T, tol=1e-12, max_iter=50):
+    def __init__(self, model, gd, X, T, tol=0.0, max_iter=100):
         super().__init__(model, gd, X, T)
         self.tol = _checks.nonnegative(tol, "tol")
         self.max_iter = _checks.positive_int(max_iter, "max_iter")
@@ -149,20 +153,30 @@ class FixedPoint(Paper):
     vectors = 2                                                # w_{t+1} and the iterate
 
     def _previous(self, w_next, g_next, t):
-        """Iterate u <- w_{t+1} + eta g(u) from the paper's guess until it stops moving."""
+        """Iterate u <- w_{t+1} + eta g(u) from the paper's guess until it stops moving.
+
+        Converged when the relative change is at most ``tol`` or a few ulps, or when it stops
+        shrinking below sqrt(machine epsilon): the round-off floor. Any stopping
+        error is amplified by the rest of the reversal (the backward map expands), so the
+        default iterates as far as float64 allows.
+        """
         u = w_next + self.gd.lr * g_next                       # the paper's guess
+        previous = np.inf
         for _ in range(self.max_iter):
             u_new = w_next + self.gd.lr * self._grad(u)
             self.iterations += 1
-            change = np.max(np.abs(u_new - u))
-            if change <= self.tol * (1.0 + np.max(np.abs(u_new))):
+            scale = 1.0 + np.max(np.abs(u_new))
+            change = np.max(np.abs(u_new - u)) / scale
+            if change <= max(self.tol, ULPS) or (change >= previous and change <= ROUND_OFF_FLOOR):
                 return u_new
-            u = u_new
+            if change >= previous:                             # not contracting: give up now
+                break
+            u, previous = u_new, change
         raise ConvergenceError(
             f"fixed-point reversal did not converge at step {t}: the iterate still moved by "
-            f"{change:.3e} after max_iter={self.max_iter} iterations (tol={self.tol:g}). The "
-            f"iteration contracts only while lr * L_smooth < 1 (lr={self.gd.lr:g}); use a smaller "
-            f"lr or reversal='stored' or 'checkpoint'")
+            f"{change:.3e} (relative) after {self.iterations} iterations in all. The iteration "
+            f"contracts only while lr * L_smooth < 1 (lr={self.gd.lr:g}); use a smaller lr or "
+            f"reversal='stored' or 'checkpoint'")
 
 
 REVERSALS = {cls.name: cls for cls in (Stored, Checkpoint, Paper, FixedPoint)}

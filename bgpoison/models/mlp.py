@@ -28,24 +28,14 @@ from .base import Model
 from .softmax import cross_entropy, one_hot
 
 
-def _sigmoid_d1(Z, A):
-    return A * (1.0 - A)
-
-
-def _sigmoid_d2(Z, A):
-    return A * (1.0 - A) * (1.0 - 2.0 * A)
-
-
-def _softplus_d2(Z, A):
-    S = sigmoid(Z)
-    return S * (1.0 - S)
-
-
-# name -> (f(Z), f'(Z) and f''(Z) given Z and A = f(Z))
+# name -> (f(Z), f'(Z) from (Z, A), f''(Z) from (A, D1)), where A = f(Z) and D1 = f'(Z):
+#   tanh:     f' = 1 - A^2        f'' = -2 A f'
+#   sigmoid:  f' = A (1 - A)      f'' = f' (1 - 2A)
+#   softplus: f' = sigmoid(Z)     f'' = f' (1 - f')
 ACTIVATIONS = {
-    "tanh": (np.tanh, lambda Z, A: 1.0 - A ** 2, lambda Z, A: -2.0 * A * (1.0 - A ** 2)),
-    "sigmoid": (sigmoid, _sigmoid_d1, _sigmoid_d2),
-    "softplus": (softplus, lambda Z, A: sigmoid(Z), _softplus_d2),
+    "tanh": (np.tanh, lambda Z, A: 1.0 - A * A, lambda A, D1: -2.0 * A * D1),
+    "sigmoid": (sigmoid, lambda Z, A: A * (1.0 - A), lambda A, D1: D1 * (1.0 - 2.0 * A)),
+    "softplus": (softplus, lambda Z, A: sigmoid(Z), lambda A, D1: D1 * (1.0 - D1)),
 }
 
 
@@ -98,7 +88,7 @@ class MLP(Model):
         f, df, _ = ACTIVATIONS[self.activation]
         A1 = f(Z1)                                               # (n, H)
         Z2 = A1 @ p["W2"] + p["b2"]                              # (n, K)
-        return {"Z1": Z1, "A1": A1, "D1": df(Z1, A1), "Z2": Z2, "P": softmax(Z2)}
+        return {"A1": A1, "D1": df(Z1, A1), "Z2": Z2, "P": softmax(Z2)}
 
     def backward(self, w, X, T, acts):
         p = self.unpack(w)
@@ -113,7 +103,7 @@ class MLP(Model):
         n = X.shape[0]
         p, q = self.unpack(w), self.unpack(v)
         A1, D1, P = acts["A1"], acts["D1"], acts["P"]
-        D2 = ACTIVATIONS[self.activation][2](acts["Z1"], A1)    # f''(Z1), (n, H)
+        D2 = ACTIVATIONS[self.activation][2](A1, D1)            # f''(Z1), (n, H)
         # forward lines again, and their R-derivatives
         RZ1 = X @ q["W1"] + q["b1"]                              # (n, H)
         RA1 = D1 * RZ1                                           # (n, H)

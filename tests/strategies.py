@@ -1,0 +1,62 @@
+"""Shared hypothesis strategies: small, bounded, well-conditioned problems.
+
+Data come from a seeded ``numpy.random.Generator`` (hypothesis draws the seed and the sizes), so
+every example is reproducible and inputs stay O(1): X ~ N(0, 1), w ~ N(0, 0.6^2).
+"""
+import numpy as np
+from hypothesis import strategies as st
+
+import bgpoison as bg
+
+MODEL_NAMES = ("adaline", "logistic", "softmax", "mlp")
+
+
+def make_model(name, d, K, H, l2, activation="tanh"):
+    if name == "adaline":
+        return bg.Adaline(d, l2=l2)
+    if name == "logistic":
+        return bg.LogisticRegression(d, l2=l2)
+    if name == "softmax":
+        return bg.SoftmaxRegression(d, K, l2=l2)
+    return bg.MLP(d, H, K, activation=activation, l2=l2)
+
+
+@st.composite
+def problems(draw, names=MODEL_NAMES):
+    """(model, w, X, y, rng): one model at random weights on random data."""
+    name = draw(st.sampled_from(names))
+    n = draw(st.integers(2, 8))
+    d = draw(st.integers(1, 5))
+    K = draw(st.integers(2, 4))
+    H = draw(st.integers(1, 4))
+    l2 = draw(st.sampled_from([0.0, 0.01, 0.3, 1.0]))
+    activation = draw(st.sampled_from(["tanh", "sigmoid", "softplus"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    model = make_model(name, d, K, H, l2, activation)
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, model.n_classes, n)
+    w = 0.6 * rng.standard_normal(model.n_params)
+    return model, w, X, y, rng
+
+
+@st.composite
+def poisoning_problems(draw, names=MODEL_NAMES, n_steps=(2, 8)):
+    """A small poisoning set-up: model, gd, w0, (X_tr, y_tr), (X_c, y_c), objective, rng.
+
+    The learning rate is kept small enough (lr <= 0.3 on O(1) data) that training is stable.
+    """
+    name = draw(st.sampled_from(names))
+    n, m, d = draw(st.integers(3, 10)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    K, H = draw(st.integers(2, 3)), draw(st.integers(1, 3))
+    l2 = draw(st.sampled_from([0.0, 0.1]))
+    lr = draw(st.sampled_from([0.05, 0.1, 0.3]))
+    T = draw(st.integers(*n_steps))
+    specific = draw(st.booleans())
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    model = make_model(name, d, K, H, l2)
+    X_tr, X_c, X_val = (rng.standard_normal((k, d)) for k in (n, m, 6))
+    y_tr, y_c, y_val = (rng.integers(0, model.n_classes, k) for k in (n, m, 6))
+    objective = bg.ErrorSpecific(X_val, y_val) if specific else bg.ErrorGeneric(X_val, y_val)
+    w0 = 0.5 * rng.standard_normal(model.n_params)
+    gd = bg.GradientDescent(lr, T)
+    return model, gd, w0, (X_tr, y_tr), (X_c, y_c), objective, rng

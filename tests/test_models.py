@@ -1,0 +1,151 @@
+"""The four models: every derivative against finite differences, and the losses against
+independent textbook formulas written out here."""
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import bgpoison as bg
+from bgpoison import gradcheck
+from strategies import make_model, problems
+
+
+@given(problems())
+def test_every_derivative_matches_finite_differences(problem):
+    model, w, X, y, rng = problem
+    assert gradcheck.check_model(model, w, X, y, rng=rng) < 1.0
+
+
+@given(problems())
+def test_hessian_is_symmetric(problem):
+    # <u, H v> = <v, H u>: a check independent of finite differences
+    model, w, X, y, rng = problem
+    u, v = rng.standard_normal((2, model.n_params))
+    a, b = u @ model.hvp_ww(w, X, y, v), v @ model.hvp_ww(w, X, y, u)
+    assert a == pytest.approx(b, rel=1e-10, abs=1e-12)  # same sums in another order
+
+
+@given(problems())
+def test_r_backward_rows_are_rows_of_hvp_xw(problem):
+    # the reverse pass asks for the poisoning rows only; they must equal those rows of the full
+    # product (same floating-point operations, so equality up to summation order)
+    model, w, X, y, rng = problem
+    v = rng.standard_normal(model.n_params)
+    full = model.hvp_xw(w, X, y, v)
+    T = model.targets(y)
+    _, last = model.r_backward(w, X, T, model.forward(w, X), v, slice(1, None))
+    np.testing.assert_allclose(last, full[1:], rtol=1e-12, atol=1e-15)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _reference_loss(model, w, X, y):
+    """Textbook formulas, written independently of the library (moderate logits only)."""
+    p = model.unpack(w)
+    if isinstance(model, bg.MLP):
+        f = {"tanh": np.tanh, "sigmoid": _sigmoid, "softplus": lambda z: np.log1p(np.exp(z))}
+        Z = f[model.activation](X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+        pen = np.sum(p["W1"] ** 2) + np.sum(p["W2"] ** 2)
+    else:
+        Z = X @ p["W"] + p["b"]
+        pen = np.sum(p["W"] ** 2)
+    if isinstance(model, bg.Adaline):
+        data = np.mean(0.5 * (Z[:, 0] - (2 * y - 1)) ** 2)
+    elif isinstance(model, bg.LogisticRegression):
+        s = _sigmoid(Z[:, 0])
+        data = -np.mean(y * np.log(s) + (1 - y) * np.log(1 - s))
+    else:
+        P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+        data = -np.mean(np.log(P[np.arange(len(y)), y]))
+    return data + 0.5 * model.l2 * pen
+
+
+@given(problems())
+def test_loss_matches_textbook_formula(problem):
+    model, w, X, y, _ = problem
+    assert model.loss(w, X, y) == pytest.approx(_reference_loss(model, w, X, y), rel=1e-12)
+
+
+def test_logistic_equals_two_class_softmax_with_one_column_pinned():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((9, 3)), rng.integers(0, 2, 9)
+    lr, sm = bg.LogisticRegression(3), bg.SoftmaxRegression(3, 2)
+    w = rng.standard_normal(lr.n_params)
+    ws = np.zeros(sm.n_params)
+    sm.unpack(ws)["W"][:, 1] = lr.unpack(w)["W"][:, 0]
+    sm.unpack(ws)["b"][1] = lr.unpack(w)["b"][0]
+    assert lr.loss(w, X, y) == pytest.approx(sm.loss(ws, X, y), rel=1e-13)
+    np.testing.assert_array_equal(lr.predict(w, X), sm.predict(ws, X))
+
+
+@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax", "mlp"])
+def test_outputs_stay_finite_for_logits_of_1e3(name):
+    model = make_model(name, 2, 3, 2, 0.1)
+    X = np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]])
+    y = np.array([0, 1, 1])
+    w = 500.0 * np.ones(model.n_params)           # logits of order +-1e3
+    v = np.ones(model.n_params)
+    for out in (model.loss(w, X, y), model.grad_w(w, X, y), model.hvp_ww(w, X, y, v),
+                model.hvp_xw(w, X, y, v), model.scores(w, X)):
+        assert np.all(np.isfinite(out))
+
+
+def test_logistic_loss_is_exact_for_huge_logits():
+    # softplus(1000) - 0 = 1000 exactly in float64; a naive log(1 + exp(z)) gives inf
+    model = bg.LogisticRegression(1)
+    w = np.array([1000.0, 0.0])
+    assert model.loss(w, np.array([[1.0]]), np.array([0])) == 1000.0
+    assert model.loss(w, np.array([[1.0]]), np.array([1])) == 0.0
+
+
+@given(problems())
+def test_predict_agrees_with_scores(problem):
+    model, w, X, _, _ = problem
+    s = model.scores(w, X)
+    expected = (s > 0).astype(int) if s.ndim == 1 else s.argmax(axis=1)
+    np.testing.assert_array_equal(model.predict(w, X), expected)
+    assert s.shape == ((X.shape[0],) if model.n_classes == 2 and not isinstance(
+        model, (bg.SoftmaxRegression, bg.MLP)) else (X.shape[0], model.n_classes))
+
+
+@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax", "mlp"])
+def test_unpack_gives_views_and_pack_inverts_it(name):
+    model = make_model(name, 3, 4, 2, 0.0)
+    w = np.arange(model.n_params, dtype=float)
+    views = model.unpack(w)
+    assert sum(v.size for v in views.values()) == model.n_params
+    np.testing.assert_array_equal(model.pack(views), w)
+    first = next(iter(views))
+    views[first][...] = -1.0                      # a view: writing it writes w
+    assert np.all(w[:views[first].size] == -1.0)
+
+
+def test_penalty_leaves_biases_alone():
+    model = bg.MLP(2, 3, 2, l2=2.0)
+    w = np.zeros(model.n_params)
+    model.unpack(w)["b1"][...] = 5.0
+    model.unpack(w)["b2"][...] = 5.0
+    assert model.penalty(w) == 0.0
+    model.unpack(w)["W2"][0, 0] = 3.0
+    assert model.penalty(w) == pytest.approx(0.5 * 2.0 * 9.0)
+
+
+def test_mlp_init_is_seeded_and_breaks_symmetry():
+    model = bg.MLP(4, 5, 3)
+    a = model.init_params(np.random.default_rng(7))
+    b = model.init_params(np.random.default_rng(7))
+    c = model.init_params(np.random.default_rng(8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert len(np.unique(model.unpack(a)["W1"][0])) == 5
+
+
+def test_models_are_immutable_and_picklable():
+    import pickle
+    model = bg.MLP(3, 4, 2, l2=0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.l2 = 1.0
+    assert pickle.loads(pickle.dumps(model)) == model
