@@ -1,0 +1,121 @@
+"""Readers for data sets the user provides as files: MNIST's IDX files and numeric CSVs.
+
+Both return a ``bgpoison.datasets.Dataset`` and name the path, line and column of anything
+malformed. ``bgpoison.datasets`` re-exports them as ``datasets.mnist`` and ``datasets.csv``.
+"""
+import gzip
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import Dataset
+
+
+def _read_idx(path, magic, what):
+    """The uint8 array in IDX file ``path`` (raw or gzip) after checking its header.
+
+    Header: magic number 0x0000 08 ndim (0x08 = uint8), then ndim big-endian int32 sizes.
+    """
+    try:
+        with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise ValueError(f"{path} is not a readable gzip file: {err}") from err
+    ndim = magic & 0xFF
+    got = int.from_bytes(raw[:4], "big")
+    if len(raw) < 4 or got != magic:
+        raise ValueError(f"{path} is not an IDX file of {what}: expected magic number "
+                         f"0x{magic:08X}, got 0x{got:08X}")
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: IDX header cut short; expected {ndim} dimension sizes")
+    dims = tuple(int(k) for k in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if min(dims) < 0 or data.size != math.prod(dims):
+        raise ValueError(f"{path}: header promises {what} of shape {dims}, i.e. "
+                         f"{math.prod(dims)} bytes of data; the file holds {data.size}")
+    return data.reshape(dims)
+
+
+def _find(directory, stem):
+    for path in (directory / stem, directory / f"{stem}.gz"):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"MNIST file not found: expected {directory / stem} or its .gz")
+
+
+def mnist(path, kind="train"):
+    """MNIST from the standard IDX files in directory ``path``, raw or gzipped (``.gz``).
+
+    ``kind="train"`` reads train-images-idx3-ubyte and train-labels-idx1-ubyte; ``"test"``
+    (or ``"t10k"``) reads the t10k-* files. Images (n, rows, cols) are flattened row by row to
+    X of shape (n, rows * cols), pixels / 255 in [0, 1]; y holds the digits 0..9.
+    """
+    prefixes = {"train": "train", "test": "t10k", "t10k": "t10k"}
+    if kind not in prefixes:
+        raise ValueError(f"kind must be one of {sorted(prefixes)}; got {kind!r}")
+    images_path = _find(Path(path), f"{prefixes[kind]}-images-idx3-ubyte")
+    labels_path = _find(Path(path), f"{prefixes[kind]}-labels-idx1-ubyte")
+    images = _read_idx(images_path, 0x00000803, "images (uint8, 3-D)")   # (n, rows, cols)
+    labels = _read_idx(labels_path, 0x00000801, "labels (uint8, 1-D)")   # (n,)
+    if len(images) != len(labels):
+        raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds "
+                         f"{len(labels)} labels; expected one label per image")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{labels_path}: expected digit labels 0..9; got {labels.max()}")
+    X = images.reshape(len(images), -1) / 255.0                         # (n, rows * cols)
+    return Dataset(X, labels, range(10), f"mnist-{kind}", images.shape[1:])
+
+
+def _number(cell):
+    """float(cell), or None if the cell is not a finite number."""
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def csv(path, label_column=-1, delimiter=",", skip_header=None):
+    """A numeric CSV file: every column is a feature except ``label_column``, of integers.
+
+    Labels are mapped to 0..K-1 in sorted order of their values; ``Dataset.classes`` keeps the
+    values. Blank lines are skipped; ``delimiter=None`` splits on whitespace. ``skip_header=None``
+    treats the first line as a header when none of its cells is a number. Features keep their
+    own scale (UCI Spambase's reach ~1e4); ``bounds`` of the training part gives their box.
+    """
+    path = Path(path)                                               # read_text names it if missing
+    rows = [(number, line.split(delimiter))                          # (line number, cells)
+            for number, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+    if rows and (skip_header if skip_header is not None
+                 else all(_number(cell) is None for cell in rows[0][1])):
+        rows = rows[1:]
+    if not rows:
+        raise ValueError(f"{path} holds no data rows")
+    n_cols = len(rows[0][1])
+    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer)) \
+            or not -n_cols <= label_column < n_cols or n_cols < 2:
+        raise ValueError(f"{path}: label_column must index one of {n_cols} columns and leave "
+                         f"at least one feature; got {label_column!r}")
+    values = np.empty((len(rows), n_cols))                          # (n, d + 1)
+    for i, (number, cells) in enumerate(rows):
+        if len(cells) != n_cols:
+            raise ValueError(f"{path}, line {number}: expected {n_cols} columns (as on line "
+                             f"{rows[0][0]}); got {len(cells)}")
+        for j, cell in enumerate(cells):
+            value = _number(cell)
+            if value is None:
+                raise ValueError(f"{path}, line {number}, column {j + 1}: expected a finite "
+                                 f"number; got {cell.strip()!r}")
+            values[i, j] = value
+    col = label_column % n_cols                                     # label column, 0-based
+    labels = values[:, col]                                         # (n,)
+    bad = np.flatnonzero(labels != np.round(labels))
+    if bad.size:
+        number, cells = rows[bad[0]]
+        raise ValueError(f"{path}, line {number}, column {col + 1}: expected an integer label; "
+                         f"got {cells[col].strip()!r}")
+    classes, y = np.unique(labels.astype(np.int64), return_inverse=True)
+    X = np.delete(values, col, axis=1)                              # (n, d)
+    return Dataset(X, y, [int(c) for c in classes], path.stem)
