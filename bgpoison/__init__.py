@@ -8,6 +8,9 @@ Optimization", AISec 2017. The modules follow the paper's algorithms one to one:
     reversal         how the reverse pass recovers w_t: stored, checkpoint, paper, fixed-point
     back_gradient    Algorithm "back-gradient": dA/dX_c through the whole training run
     objectives       the attacker's A(w): error-generic and error-specific
+    attack           Algorithm "attack": projected ascent on the poisoning points
+    implicit         the KKT (implicit-function) hypergradient, the baseline
+    evaluation       retrain a victim and measure its test error
     gradcheck        central finite differences to check every derivative
 
 Symbols follow the paper: eta (``lr``), T (``n_steps``), w_t, X_c (poisoning points), A (the
@@ -16,7 +19,10 @@ scalar (A) with respect to ``<name>``, with the same shape as ``<name>``: ``dw``
 ``dX_c`` is dA/dX_c. ``R<name>`` is Pearlmutter's R-derivative of ``<name>`` along a direction v.
 """
 from . import gradcheck
-from .back_gradient import BackGradientResult, back_gradient
+from .attack import AttackResult, PoisoningAttack, flip_labels
+from .back_gradient import BackGradient, BackGradientResult, back_gradient
+from .evaluation import Evaluation, evaluate
+from .implicit import KKTGradient, implicit_gradient
 from .models import MLP, Adaline, LogisticRegression, Model, SoftmaxRegression
 from .objectives import ErrorGeneric, ErrorSpecific
 from .reversal import ConvergenceError
@@ -27,6 +33,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "Model",
     "GradientDescent", "DivergenceError",
-    "back_gradient", "BackGradientResult", "ConvergenceError",
+    "back_gradient", "BackGradientResult", "ConvergenceError", "BackGradient",
     "ErrorGeneric", "ErrorSpecific", "gradcheck",
+    "PoisoningAttack", "AttackResult", "flip_labels", "KKTGradient", "implicit_gradient",
+    "evaluate", "Evaluation",
 ]

@@ -35,7 +35,7 @@ def main():
               f"{r.vectors_held:5d}")
     print(f"stored/checkpoint are exact. paper steps back to first order and drifts. fixed-point "
           f"solves each step to round-off,\nbut reversing descent amplifies round-off by up to "
-          f"(1 - lr*L)^-T = {(1 - eta_l) ** -gd.n_steps:.0e} here (README, "Reversing gradient descent").")
+          f"(1 - lr*L)^-T = {(1 - eta_l) ** -gd.n_steps:.0e} here (README: 'Reversing gradient descent').")
 
 
 if __name__ == "__main__":

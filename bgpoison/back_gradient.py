@@ -86,6 +86,28 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
         vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0))
 
 
+@dataclass(frozen=True)
+class BackGradient:
+    """The attack's gradient source by back-gradient: A after T steps of ``gd`` and dA/dX_c.
+
+    ``options`` go to ``back_gradient`` (e.g. ``checkpoint_every``, ``tol``).
+    """
+
+    reversal: str = "stored"
+    options: tuple = ()
+
+    def value(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
+        """A(w_T) after training on D_tr and D_c (one training run)."""
+        w_T = gd.run(model, w0, np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c]))
+        return objective.value(model, w_T)
+
+    def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
+        """(A(w_T), dA/dX_c) by one forward and one reverse pass."""
+        r = back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective,
+                          reversal=self.reversal, **dict(self.options))
+        return r.value, r.grad
+
+
 def _one_step_late(points, w_T, acts_T):
     """Yield w_{t+1} where w_t was due: the paper's printed order, for comparison only."""
     late = (w_T, acts_T)

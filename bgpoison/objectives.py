@@ -27,6 +27,12 @@ class _MeanLoss:
         y = _checks.as_labels(self.labels, self.labels_name, model.n_classes, X.shape[0])
         return X, model.targets(y)
 
+    def value(self, model, w):
+        """A(w) for ``model`` (float)."""
+        X, T = self.check(model)
+        bare = dataclasses.replace(model, l2=0.0)
+        return self.sign * bare.data_loss(bare.forward(w, X), T)
+
     def value_and_grad(self, model, w):
         """(A(w), grad_w A(w)) for ``model``; shapes: float, (n_params,)."""
         X, T = self.check(model)
@@ -45,10 +51,28 @@ class ErrorGeneric(_MeanLoss):
 
 class ErrorSpecific(_MeanLoss):
     """Error-specific attack: A = minus the mean loss with attacker-chosen labels ``y_target``,
-    so that maximising A makes the model predict ``y_target`` on ``X_val``."""
+    so that maximising A makes the model predict ``y_target`` on ``X_val``.
+
+    ``y_true`` (optional) are the validation rows' real labels; the attack uses them to pick the
+    classes involved when it initialises poisoning points (e.g. 8 -> 3 and 3 -> 8).
+    """
 
     sign = -1.0
     labels_name = "y_target"
 
-    def __init__(self, X_val, y_target):
+    def __init__(self, X_val, y_target, y_true=None):
         super().__init__(X_val, y_target)
+        self.y_true = None if y_true is None else _checks.as_labels(
+            y_true, "y_true", None, self.X_val.shape[0])
+
+    def label_map(self):
+        """{true class: target class} for the rows whose target differs, and the reverse
+        (so 8 -> 3 also relabels training 3s as 8s, as in the paper); None without y_true."""
+        if self.y_true is None:
+            return None
+        pairs = {}
+        for a, b in zip(self.y_true.tolist(), self.labels.tolist()):
+            if a != b:
+                pairs.setdefault(a, b)
+                pairs.setdefault(b, a)
+        return pairs

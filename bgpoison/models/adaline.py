@@ -7,8 +7,6 @@ Labels are 0/1; ``predict`` returns 1 where z > 0.
 """
 from dataclasses import dataclass
 
-import numpy as np
-
 from .linear import LinearModel
 
 

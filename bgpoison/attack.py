@@ -1,0 +1,183 @@
+"""Algorithm "attack": gradient ascent on the poisoning points, projected onto the feasible box.
+
+    repeat passes until A improves by less than ``tol`` in a pass (or a budget runs out):
+        for each group of rows (one point: "sequential", the paper; all: "joint"):
+            g   = dA/dX_c[rows]                    one hypergradient (back-gradient or KKT)
+            d   = g / ||g||  row by row            unit-normalised ascent direction
+            X_c[rows] <- Proj_[lb, ub](X_c[rows] + s d), with s = step, step/2, ... until A rises
+
+Labels stay fixed. The line search accepts a move only if A increases, so the recorded
+history is increasing. The gradient source is any object with ``value`` and
+``value_and_grad`` (``BackGradient``, ``KKTGradient``): the loop is the same for both.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _checks
+from .back_gradient import BackGradient
+from .objectives import ErrorSpecific
+
+
+def flip_labels(X_tr, y_tr, n_points, n_classes, rng, label_map=None):
+    """Clone ``n_points`` random training rows and give them other labels.
+
+    Binary: the other class. Multiclass: a random other class, or ``label_map[y]`` for rows whose
+    class is a key of ``label_map`` (only those rows are drawn). This is also the random
+    label-flip baseline. Returns (X_c, y_c).
+    """
+    candidates = np.arange(len(y_tr)) if label_map is None else \
+        np.flatnonzero(np.isin(y_tr, list(label_map)))
+    if n_points > len(candidates):
+        raise ValueError(f"n_points must be at most {len(candidates)} (the training rows that "
+                         f"can be cloned); got {n_points}")
+    idx = rng.choice(candidates, size=n_points, replace=False)
+    y = y_tr[idx]
+    if label_map is not None:
+        y_c = np.array([label_map[k] for k in y.tolist()], dtype=np.int64)
+    elif n_classes == 2:
+        y_c = 1 - y
+    else:
+        y_c = (y + rng.integers(1, n_classes, size=n_points)) % n_classes
+    return X_tr[idx].copy(), y_c
+
+
+@dataclass
+class AttackResult:
+    """Poisoning points and how they were found.
+
+    X_c, y_c         the final points, (m, d) and (m,)
+    X_c0             the initial points, (m, d)
+    history          A after the initialisation and after every accepted update (increasing)
+    n_hypergradients gradients of A with respect to X_c computed
+    n_trainings      training runs, including those inside hypergradients and line searches
+    """
+
+    X_c: np.ndarray
+    y_c: np.ndarray
+    X_c0: np.ndarray
+    history: list = field(default_factory=list)
+    n_hypergradients: int = 0
+    n_trainings: int = 0
+
+
+class PoisoningAttack:
+    """Craft ``n_points`` poisoning points against ``model`` trained by ``gd``.
+
+    lb, ub           feasible box, scalars or per-feature arrays of shape (d,)
+    update           "sequential" (one point at a time, the paper) or "joint" (all at once)
+    gradient         gradient source; default ``BackGradient(reversal)``
+    step             first trial step length of each line search (halved up to ``backtracks``)
+    max_passes, tol  stop after that many passes, or when a pass improves A by less than tol
+    max_hypergradients  a budget of hypergradients (None: no limit)
+    grid             round every coordinate to lb + k * grid (e.g. 1 for binary features)
+    label_map        {class: new label} for initialisation (default for ErrorSpecific with y_true)
+    callback         called as callback(result) after every accepted update
+    """
+
+    def __init__(self, model, gd, objective, n_points, lb=0.0, ub=1.0, *, update="sequential",
+                 reversal="stored", gradient=None, step=1.0, backtracks=6, max_passes=10,
+                 tol=1e-6, max_hypergradients=None, grid=None, label_map=None, callback=None):
+        if update not in ("sequential", "joint"):
+            raise ValueError(f"update must be 'sequential' or 'joint'; got {update!r}")
+        self.model, self.gd, self.objective = model, gd, objective
+        self.n_points = _checks.positive_int(n_points, "n_points")
+        self.lb, self.ub = _bounds(lb, ub, model.n_features)
+        self.update, self.step = update, float(step)
+        self.gradient = gradient if gradient is not None else BackGradient(reversal)
+        if hasattr(self.gradient, "check"):
+            self.gradient.check(model)
+        self.backtracks = int(backtracks)
+        self.max_passes = _checks.positive_int(max_passes, "max_passes")
+        self.tol = _checks.nonnegative(tol, "tol")
+        self.max_hypergradients = max_hypergradients
+        if grid is not None and not float(grid) > 0:
+            raise ValueError(f"grid must be a number > 0 or None; got {grid!r}")
+        self.grid = grid
+        if label_map is None and isinstance(objective, ErrorSpecific):
+            label_map = objective.label_map()
+        self.label_map, self.callback = label_map, callback
+        if not self.step > 0:
+            raise ValueError(f"step must be > 0; got {step!r}")
+
+    def project(self, X):
+        """Clip to the box [lb, ub], then round to the grid if one is set."""
+        X = np.clip(X, self.lb, self.ub)
+        if self.grid is not None:
+            X = np.clip(self.lb + np.round((X - self.lb) / self.grid) * self.grid,
+                        self.lb, self.ub)
+        return X
+
+    def run(self, X_tr, y_tr, rng, X_c=None, y_c=None, w0=None):
+        """Run the attack on the training set; ``rng`` (Generator or seed) drives every random
+        choice (initial points, initial weights). Give ``X_c, y_c`` to start from your own."""
+        model = self.model
+        rng = np.random.default_rng(rng)
+        X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
+        y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
+        if X_c is None:
+            if self.n_points > len(y_tr):
+                raise ValueError(f"n_points must be at most the {len(y_tr)} training rows; "
+                                 f"got {self.n_points}")
+            X_c, y_c = flip_labels(X_tr, y_tr, self.n_points, model.n_classes, rng,
+                                   self.label_map)
+        X_c = self.project(_checks.as_matrix(X_c, "X_c", model.n_features))
+        y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
+        w0 = model.init_params(rng) if w0 is None else w0
+        args = (model, self.gd, w0, X_tr, y_tr)
+        result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), n_trainings=1)
+        value = self.gradient.value(*args, X_c, y_c, self.objective)
+        result.history.append(value)
+        groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]
+        for _ in range(self.max_passes):
+            start = value
+            for rows in groups:
+                if self.max_hypergradients is not None and \
+                        result.n_hypergradients >= self.max_hypergradients:
+                    return result
+                _, grad = self.gradient.value_and_grad(*args, result.X_c, y_c, self.objective)
+                result.n_hypergradients += 1
+                result.n_trainings += 1
+                moved = self._line_search(args, result, rows, grad[rows], value)
+                if moved is not None:
+                    value = moved
+                    result.history.append(value)
+                    if self.callback is not None:
+                        self.callback(result)
+            if value - start < self.tol:
+                break
+        return result
+
+    def _line_search(self, args, result, rows, grad, value):
+        """Try s = step, step/2, ...; keep the first move that raises A. Returns the new A."""
+        norms = np.linalg.norm(grad, axis=1, keepdims=True)
+        direction = np.divide(grad, norms, out=np.zeros_like(grad), where=norms > 0)
+        s = self.step
+        for _ in range(self.backtracks + 1):
+            trial = result.X_c.copy()
+            trial[rows] = self.project(result.X_c[rows] + s * direction)
+            s /= 2
+            if np.array_equal(trial, result.X_c):
+                continue
+            new = self.gradient.value(*args, trial, result.y_c, self.objective)
+            result.n_trainings += 1
+            if new > value:
+                result.X_c = trial
+                return new
+        return None
+
+
+def _bounds(lb, ub, d):
+    lb = np.broadcast_to(np.asarray(lb, dtype=float), (d,)) if np.ndim(lb) == 0 else \
+        np.asarray(lb, dtype=float)
+    ub = np.broadcast_to(np.asarray(ub, dtype=float), (d,)) if np.ndim(ub) == 0 else \
+        np.asarray(ub, dtype=float)
+    for name, b in (("lb", lb), ("ub", ub)):
+        if b.shape != (d,):
+            raise ValueError(f"{name} must be a number or an array of shape ({d},), one bound "
+                             f"per feature; got shape {b.shape}")
+        _checks.finite(b, name)
+    if np.any(lb > ub):
+        raise ValueError(f"lb must not exceed ub; lb > ub at feature(s) "
+                         f"{np.flatnonzero(lb > ub).tolist()}")
+    return lb, ub

@@ -1,0 +1,53 @@
+"""Judge an attack: retrain a victim on D_tr and D_c and measure its test error.
+
+The victim may be another model or a longer training schedule than the attacker assumed
+(transferability: craft on one model, evaluate on another).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks
+
+
+@dataclass
+class Evaluation:
+    """test_error: overall; per_class_error[k]: error on test rows of class k (NaN if none);
+    target_rate: for error-specific attacks, the fraction of targeted rows predicted as their
+    target label (None otherwise); w: the victim's trained weights."""
+
+    test_error: float
+    per_class_error: np.ndarray
+    target_rate: float
+    w: np.ndarray
+
+
+def evaluate(model, gd, X_tr, y_tr, X_test, y_test, X_c=None, y_c=None, *, rng=None, w0=None,
+             y_target=None):
+    """Train ``model`` with ``gd`` on D_tr (plus D_c if given) and score it on the test set.
+
+    ``w0`` (or ``model.init_params(rng)``) starts training. ``y_target`` gives, per test row,
+    the label an error-specific attacker wants; rows whose target equals the true label are
+    left out of ``target_rate``.
+    """
+    X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
+    y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
+    X_test = _checks.as_matrix(X_test, "X_test", model.n_features)
+    y_test = _checks.as_labels(y_test, "y_test", model.n_classes, X_test.shape[0])
+    if X_c is not None:
+        X_c = _checks.as_matrix(X_c, "X_c", model.n_features)
+        y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
+        X_tr, y_tr = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
+    if w0 is None:
+        w0 = model.init_params(np.random.default_rng(rng))
+    w = gd.run(model, w0, X_tr, y_tr)
+    wrong = model.predict(w, X_test) != y_test
+    per_class = np.array([wrong[y_test == k].mean() if np.any(y_test == k) else np.nan
+                          for k in range(model.n_classes)])
+    target_rate = None
+    if y_target is not None:
+        y_target = _checks.as_labels(y_target, "y_target", model.n_classes, len(y_test))
+        aimed = y_target != y_test
+        hits = model.predict(w, X_test[aimed]) == y_target[aimed]
+        target_rate = float(hits.mean()) if aimed.any() else float("nan")
+    return Evaluation(float(wrong.mean()), per_class, target_rate, w)

@@ -1,0 +1,170 @@
+"""The poisoning attack, its baselines and its evaluation on small synthetic problems."""
+import numpy as np
+import pytest
+
+import bgpoison as bg
+from bgpoison import gradcheck
+from bgpoison.bench import clusters
+
+
+def _problem(K=2, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X, y = clusters(rng, 760, d, K)
+    return (X[:60], y[:60]), (X[60:260], y[60:260]), (X[260:], y[260:])
+
+
+MODELS = {
+    "adaline": (bg.Adaline(6, l2=0.01), 0.1),
+    "logistic": (bg.LogisticRegression(6, l2=0.01), 0.5),
+    "softmax": (bg.SoftmaxRegression(6, 2, l2=0.01), 0.5),
+    "mlp": (bg.MLP(6, 8, 2, l2=0.01), 0.5),
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_attack_raises_objective_monotonically_and_beats_clean_and_random_flips(name):
+    model, lr = MODELS[name]
+    gd = bg.GradientDescent(lr, 60)
+    (X_tr, y_tr), (X_val, y_val), (X_te, y_te) = _problem()
+    attack = bg.PoisoningAttack(model, gd, bg.ErrorGeneric(X_val, y_val), 8, update="joint",
+                                max_passes=6)
+    r = attack.run(X_tr, y_tr, rng=1)
+    assert len(r.history) > 2 and np.all(np.diff(r.history) > 0)
+    err = lambda X_c, y_c: bg.evaluate(model, gd, X_tr, y_tr, X_te, y_te, X_c, y_c, rng=2).test_error
+    clean = bg.evaluate(model, gd, X_tr, y_tr, X_te, y_te, rng=2).test_error
+    flips = bg.flip_labels(X_tr, y_tr, 8, 2, np.random.default_rng(3))
+    poisoned = err(r.X_c, r.y_c)
+    assert poisoned > clean + 0.01 and poisoned > err(*flips) + 0.01
+
+
+def test_sequential_update_moves_one_point_per_hypergradient():
+    model, lr = MODELS["logistic"]
+    (X_tr, y_tr), (X_val, y_val), _ = _problem()
+    seen = []
+    attack = bg.PoisoningAttack(model, bg.GradientDescent(lr, 30), bg.ErrorGeneric(X_val, y_val),
+                                3, update="sequential", max_passes=2,
+                                callback=lambda res: seen.append(res.X_c.copy()))
+    r = attack.run(X_tr, y_tr, rng=0)
+    assert len(seen) == len(r.history) - 1 and r.n_hypergradients == 6
+    for before, after in zip([r.X_c0] + seen, seen):
+        assert np.sum(np.any(before != after, axis=1)) == 1     # exactly one row moved
+    assert np.all(np.diff(r.history) > 0)
+
+
+def test_error_specific_attack_raises_the_target_label_rate():
+    rng = np.random.default_rng(0)
+    X, y = clusters(rng, 1060, 6, 3)
+    X_tr, y_tr, X_val, y_val, X_te, y_te = X[:60], y[:60], X[60:360], y[60:360], X[360:], y[360:]
+    model, gd = bg.SoftmaxRegression(6, 3, l2=0.01), bg.GradientDescent(0.5, 60)
+    retarget = lambda labels: np.where(labels == 0, 1, labels)       # make the 0s look like 1s
+    objective = bg.ErrorSpecific(X_val, retarget(y_val), y_true=y_val)
+    assert objective.label_map() == {0: 1, 1: 0}
+    r = bg.PoisoningAttack(model, gd, objective, 6, update="joint", max_passes=6).run(
+        X_tr, y_tr, rng=1)
+    assert set(r.y_c.tolist()) <= {0, 1}
+    rate = lambda *c: bg.evaluate(model, gd, X_tr, y_tr, X_te, y_te, *c, rng=2,
+                                  y_target=retarget(y_te)).target_rate
+    assert rate(r.X_c, r.y_c) > rate() + 0.05
+    assert rate(r.X_c, r.y_c) > rate(r.X_c0, r.y_c) + 0.05
+
+
+@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax"])
+def test_kkt_gradient_equals_back_gradient_after_convergence_and_both_match_fd(name):
+    model, lr = MODELS[name]
+    (X_tr, y_tr), (X_val, y_val), _ = _problem(seed=1)
+    X_tr, y_tr = X_tr[:30], y_tr[:30]
+    rng = np.random.default_rng(0)
+    X_c, y_c = bg.flip_labels(X_tr, y_tr, 3, 2, rng)
+    X_c = X_c + 0.05 * rng.standard_normal(X_c.shape)
+    model = type(model)(**{**model.__dict__, "l2": 0.5})             # well-conditioned optimum
+    objective = bg.ErrorGeneric(X_val, y_val)
+    gd = bg.GradientDescent(lr, 1500)                                 # converged training
+    w0 = np.zeros(model.n_params)
+    _, g_bg = bg.BackGradient().value_and_grad(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
+    for solver in ("direct", "cg"):
+        _, g_kkt = bg.KKTGradient(solver=solver).value_and_grad(model, gd, w0, X_tr, y_tr, X_c,
+                                                               y_c, objective)
+        cosine = np.sum(g_bg * g_kkt) / np.linalg.norm(g_bg) / np.linalg.norm(g_kkt)
+        assert cosine > 0.999
+        # measured 1e-11: 1500 steps contract the optimisation error far below round-off
+        assert np.max(np.abs(g_kkt - g_bg)) < 1e-8 * np.max(np.abs(g_kkt))
+    # reference: A after the converged descent, a smooth function of X_c (an L-BFGS optimum
+    # moves with its stopping test, which puts ~1e-6 noise into differences of A)
+    A = lambda X: objective.value(model, gd.run(model, w0, np.vstack([X_tr, X]),
+                                                np.concatenate([y_tr, y_c])))
+    gradcheck.check_gradient(A, lambda _: g_kkt, X_c, rng=rng, name="kkt", arg="X_c")
+    gradcheck.check_gradient(A, lambda _: g_bg, X_c, rng=rng, name="back-gradient", arg="X_c")
+
+
+def test_projection_keeps_points_in_per_feature_bounds_and_on_the_grid():
+    model, lr = MODELS["logistic"]
+    (X_tr, y_tr), (X_val, y_val), _ = _problem()
+    lb, ub = np.linspace(0.0, 0.3, 6), np.linspace(0.5, 1.0, 6)
+    attack = bg.PoisoningAttack(model, bg.GradientDescent(lr, 20), bg.ErrorGeneric(X_val, y_val),
+                                4, lb=lb, ub=ub, update="joint", max_passes=3, grid=0.25)
+    r = attack.run(X_tr, y_tr, rng=0)
+    assert np.all(r.X_c >= lb) and np.all(r.X_c <= ub)
+    k = (r.X_c - lb) / 0.25
+    on_grid = np.isclose(k, np.round(k)) | np.isclose(r.X_c, ub)
+    assert np.all(on_grid)
+
+
+def test_attack_is_deterministic_for_a_seed_and_respects_the_budget():
+    model, lr = MODELS["mlp"]
+    (X_tr, y_tr), (X_val, y_val), _ = _problem()
+    attack = bg.PoisoningAttack(model, bg.GradientDescent(lr, 20), bg.ErrorGeneric(X_val, y_val),
+                                3, max_hypergradients=4)
+    a, b = attack.run(X_tr, y_tr, rng=5), attack.run(X_tr, y_tr, rng=5)
+    np.testing.assert_array_equal(a.X_c, b.X_c)
+    assert a.history == b.history and a.n_hypergradients == 4
+
+
+def test_flip_labels_changes_every_label():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((50, 3)), rng.integers(0, 4, 50)
+    X_c, y_c = bg.flip_labels(X, y, 20, 4, rng)
+    rows = [np.flatnonzero((X == x).all(axis=1))[0] for x in X_c]
+    assert np.all(y_c != y[rows]) and len(set(rows)) == 20
+    _, y_bin = bg.flip_labels(X, y % 2, 10, 2, rng)
+    X_m, y_m = bg.flip_labels(X, y, 5, 4, rng, label_map={3: 1})
+    assert np.all(y_m == 1) and all(y[np.flatnonzero((X == x).all(axis=1))[0]] == 3 for x in X_m)
+
+
+def test_evaluate_reports_per_class_errors():
+    model = bg.LogisticRegression(1)
+    X = np.array([[-1.0], [1.0], [2.0]])
+    w = np.array([1.0, 0.0])                                    # predicts x > 0
+    ev = bg.evaluate(model, bg.GradientDescent(1e-12, 1), X, np.array([0, 1, 1]), X,
+                     np.array([0, 0, 1]), w0=w, y_target=np.array([1, 1, 1]))
+    assert ev.test_error == pytest.approx(1 / 3)
+    np.testing.assert_allclose(ev.per_class_error, [0.5, 0.0])
+    assert ev.target_rate == pytest.approx(0.5)     # rows 0, 1 are aimed at 1; only row 1 hits
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_points": 0}, "n_points must be an integer >= 1"),
+    ({"lb": 1.0, "ub": 0.0}, "lb must not exceed ub"),
+    ({"lb": np.zeros(3)}, r"lb must be a number or an array of shape \(6,\)"),
+    ({"update": "random"}, "update must be 'sequential' or 'joint'"),
+    ({"gradient": bg.KKTGradient(), "model": bg.MLP(6, 3, 2, l2=0.1)}, "needs a convex model"),
+    ({"gradient": bg.KKTGradient(), "model": bg.SoftmaxRegression(6, 2)}, "needs l2 > 0"),
+    ({"grid": 0.0}, "grid must be a number > 0"),
+    ({"step": -1.0}, "step must be > 0"),
+])
+def test_attack_rejects_bad_settings(kwargs, message):
+    (X_tr, y_tr), (X_val, y_val), _ = _problem()
+    args = dict(model=bg.LogisticRegression(6, l2=0.1), gd=bg.GradientDescent(0.1, 5),
+                objective=bg.ErrorGeneric(X_val, y_val), n_points=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        bg.PoisoningAttack(**args)
+
+
+def test_attack_rejects_more_points_than_training_rows_and_bad_target_labels():
+    (X_tr, y_tr), (X_val, y_val), _ = _problem()
+    gd, model = bg.GradientDescent(0.1, 5), bg.LogisticRegression(6, l2=0.1)
+    with pytest.raises(ValueError, match="n_points must be at most the 60 training rows"):
+        bg.PoisoningAttack(model, gd, bg.ErrorGeneric(X_val, y_val), 61).run(X_tr, y_tr, rng=0)
+    with pytest.raises(ValueError, match=r"y_target must hold labels in 0..1"):
+        bg.PoisoningAttack(model, gd, bg.ErrorSpecific(X_val, y_val + 1), 2,
+                           label_map={0: 1}).run(X_tr, y_tr, rng=0)
