@@ -35,6 +35,7 @@ class BackGradientResult:
     w0_error      max |reconstructed w_0 - true w_0| (0 for the exact strategies)
     vectors_held  parameter vectors of the trajectory kept in memory at the peak
     iterations    fixed-point iterations in all (0 for the other strategies)
+    buffer_bits   peak bits in the information buffer of the "exact" reversal (0 otherwise)
     """
 
     grad: np.ndarray
@@ -44,6 +45,7 @@ class BackGradientResult:
     w0_error: float
     vectors_held: int
     iterations: int = 0
+    buffer_bits: int = 0
 
 
 def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stored", *,
@@ -51,8 +53,8 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
     """dA/dX_c for the attacker's objective A of the weights trained on D_tr and D_c.
 
     ``reversal``: "stored", "checkpoint" (every ``checkpoint_every`` steps, default ~sqrt(T)),
-    "paper" or "fixed-point" (``tol``, ``max_iter``; tol=0 iterates to the round-off floor);
-    see ``bgpoison.reversal``.
+    "paper", "fixed-point" (``tol``, ``max_iter``; tol=0 iterates to the round-off floor) or
+    "exact" (momentum only, fixed-point integers); see ``bgpoison.reversal``, ``bgpoison.exact``.
     ``products_at``: "start" (w_t, correct) or "end" (w_{t+1}, the paper's printed order).
     """
     X, T, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
@@ -83,7 +85,8 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
     return BackGradientResult(
         grad=dX_c, value=value, w_T=w_T, grad_w0=dw,
         w0_error=float(np.max(np.abs(trajectory.w0 - w0))),
-        vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0))
+        vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0),
+        buffer_bits=int(np.max(getattr(trajectory, "buffer_bits", 0), initial=0)))
 
 
 @dataclass(frozen=True)

@@ -179,4 +179,6 @@ class FixedPoint(Paper):
             f"reversal='stored' or 'checkpoint'")
 
 
-REVERSALS = {cls.name: cls for cls in (Stored, Checkpoint, Paper, FixedPoint)}
+from .exact import Exact  # noqa: E402  (at the end: exact.py subclasses _Reversal)
+
+REVERSALS = {cls.name: cls for cls in (Stored, Checkpoint, Paper, FixedPoint, Exact)}
