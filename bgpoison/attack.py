@@ -19,12 +19,12 @@ from .back_gradient import BackGradient
 from .objectives import ErrorSpecific
 
 
-def flip_labels(X_tr, y_tr, n_points, n_classes, rng, label_map=None):
+def flip_labels(X_tr, y_tr, n_points, n_classes, rng, label_map=None, return_index=False):
     """Clone ``n_points`` random training rows and give them other labels.
 
     Binary: the other class. Multiclass: a random other class, or ``label_map[y]`` for rows whose
     class is a key of ``label_map`` (only those rows are drawn). This is also the random
-    label-flip baseline. Returns (X_c, y_c).
+    label-flip baseline. Returns (X_c, y_c), and the cloned rows' indices if ``return_index``.
     """
     candidates = np.arange(len(y_tr)) if label_map is None else \
         np.flatnonzero(np.isin(y_tr, list(label_map)))
@@ -39,7 +39,7 @@ def flip_labels(X_tr, y_tr, n_points, n_classes, rng, label_map=None):
         y_c = 1 - y
     else:
         y_c = (y + rng.integers(1, n_classes, size=n_points)) % n_classes
-    return X_tr[idx].copy(), y_c
+    return (X_tr[idx].copy(), y_c, idx) if return_index else (X_tr[idx].copy(), y_c)
 
 
 @dataclass
@@ -48,6 +48,7 @@ class AttackResult:
 
     X_c, y_c         the final points, (m, d) and (m,)
     X_c0             the initial points, (m, d)
+    source           training rows the initial points were cloned from (None if user-given)
     history          A after the initialisation and after every accepted update (increasing)
     n_hypergradients gradients of A with respect to X_c computed
     n_trainings      training runs, including those inside hypergradients and line searches
@@ -56,6 +57,7 @@ class AttackResult:
     X_c: np.ndarray
     y_c: np.ndarray
     X_c0: np.ndarray
+    source: np.ndarray = None
     history: list = field(default_factory=list)
     n_hypergradients: int = 0
     n_trainings: int = 0
@@ -115,17 +117,18 @@ class PoisoningAttack:
         rng = np.random.default_rng(rng)
         X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
         y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
+        source = None
         if X_c is None:
             if self.n_points > len(y_tr):
                 raise ValueError(f"n_points must be at most the {len(y_tr)} training rows; "
                                  f"got {self.n_points}")
-            X_c, y_c = flip_labels(X_tr, y_tr, self.n_points, model.n_classes, rng,
-                                   self.label_map)
+            X_c, y_c, source = flip_labels(X_tr, y_tr, self.n_points, model.n_classes, rng,
+                                           self.label_map, return_index=True)
         X_c = self.project(_checks.as_matrix(X_c, "X_c", model.n_features))
         y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
         w0 = model.init_params(rng) if w0 is None else w0
         args = (model, self.gd, w0, X_tr, y_tr)
-        result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), n_trainings=1)
+        result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source, n_trainings=1)
         value = self.gradient.value(*args, X_c, y_c, self.objective)
         result.history.append(value)
         groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]

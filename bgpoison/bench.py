@@ -1,5 +1,11 @@
 """Benchmark: ``python -m bgpoison.bench``. Prints ratios, never asserts.
 
+Hypergradient sources: on one convex problem (softmax, digits scale, training long enough to
+converge) the time of dA/dX_c by back-gradient, by the KKT/implicit gradient (L-BFGS to
+optimality, then CG or a direct solve) and by central differences over all d coordinates of one
+poisoning point, with the cosine of each against the back-gradient. Attack: the time and gain of
+one joint pass (one hypergradient) against one sequential pass (one per point).
+
 Reverse pass: for each model at digits scale (n = 1000 rows, d = 64, K = 10 classes, MLP with
 32 hidden units, T = 200 steps, float64) it times one training run and, for each reversal,
 ``back_gradient`` minus that training run (the reverse pass proper), as a ratio to training.
@@ -13,6 +19,7 @@ import time
 import numpy as np
 
 import bgpoison as bg
+from bgpoison.implicit import implicit_gradient, train_to_optimum
 
 REVERSALS = ("stored", "checkpoint", "paper", "fixed-point")
 
@@ -68,14 +75,131 @@ def reverse_pass_table(n=1000, d=64, K=10, hidden=32, T=200, m=20, eta_l=0.1, re
     return rows, dict(n=n, d=d, K=K, hidden=hidden, T=T, m=m, eta_l=eta_l)
 
 
+def cosine(a, b):
+    return float(np.sum(a * b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def hypergradient_table(n=1000, d=64, K=10, T=200, m=20, repeats=3, seed=0):
+    """Back-gradient vs KKT vs finite differences on the same converged convex problem."""
+    rng = np.random.default_rng(seed)
+    X, y = clusters(rng, n + m + 500, d, K)
+    model = bg.SoftmaxRegression(d, K, l2=0.05)
+    X_tr, y_tr, X_c, y_c = X[:n], y[:n], X[n:n + m], (y[n:n + m] + 1) % K
+    objective = bg.ErrorGeneric(X[n + m:], y[n + m:])
+    w0 = model.init_params(rng)
+    X_all, T_all = np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, y_c]))
+    gd = bg.GradientDescent(1.0 / smoothness(model, w0, X_all[:n], y_tr, rng), T)
+    rows = slice(n, None)
+    t_bg, g_bg = best_time(lambda: bg.back_gradient(
+        model, gd, w0, X_tr, y_tr, X_c, y_c, objective).grad, repeats)
+    out = [("back-gradient (stored)", t_bg, 1.0)]
+    for solver in ("cg", "direct"):
+        t, g = best_time(lambda: implicit_gradient(
+            model, train_to_optimum(model, w0, X_all, T_all), X_all, T_all, rows, objective,
+            solver=solver)[1], repeats)
+        out.append((f"KKT, L-BFGS + {solver}", t, cosine(g, g_bg)))
+
+    def A(x):
+        X_c2 = X_c.copy()
+        X_c2[0] = x
+        return objective.value(model, gd.run(model, w0, np.vstack([X_tr, X_c2]),
+                                             np.concatenate([y_tr, y_c])))
+    eps = 1e-6
+
+    def fd():
+        return np.array([(A(X_c[0] + eps * e) - A(X_c[0] - eps * e)) / (2 * eps)
+                         for e in np.eye(d)])
+    t_fd, g_fd = best_time(fd, 1)
+    out.append((f"central differences, 1 point x {d} coords", t_fd, cosine(g_fd, g_bg[0])))
+    return out, dict(n=n, d=d, K=K, T=T, m=m)
+
+
+def attack_pass_table(n=100, d=64, m=10, T=100, seed=0):
+    """Time and gain in A of one joint pass vs one sequential pass of the attack."""
+    rng = np.random.default_rng(seed)
+    X, y = clusters(rng, n + 400, d, 2)
+    model = bg.LogisticRegression(d, l2=0.01)
+    objective = bg.ErrorGeneric(X[n:], y[n:])
+    out = []
+    for update in ("joint", "sequential"):
+        attack = bg.PoisoningAttack(model, bg.GradientDescent(0.5, T), objective, m,
+                                    update=update, max_passes=1)
+        t, r = best_time(lambda: attack.run(X[:n], y[:n], rng=seed), 1)
+        out.append((update, t, r.history[-1] - r.history[0], r.n_hypergradients, r.n_trainings))
+    return out
+
+
+def exact_table(n=1000, d=64, K=10, m=20, repeats=3, seed=0, gammas=(0.9, 0.98),
+                steps=(50, 200)):
+    """Exact (fixed-point) momentum reversal against stored and checkpoint: time ratio to
+    training, and memory: buffer bits vs storing 64-bit iterates."""
+    rng = np.random.default_rng(seed)
+    X, y = clusters(rng, n + m + 500, d, K)
+    model = bg.SoftmaxRegression(d, K, l2=1e-3)
+    X_tr, y_tr, X_c, y_c = X[:n], y[:n], X[n:n + m], y[n:n + m]
+    objective = bg.ErrorGeneric(X[n + m:], y[n + m:])
+    w0 = model.init_params(rng)
+    lr = 0.1 / smoothness(model, w0, X_tr, y_tr, rng)
+    X_all, y_all = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
+    rows = []
+    for gamma in gammas:
+        for T in steps:
+            gd = bg.GradientDescent(lr, T, momentum=gamma)
+            t_train, _ = best_time(lambda: gd.run(model, w0, X_all, y_all), repeats)
+            for reversal in ("stored", "checkpoint", "exact"):
+                t, r = best_time(lambda: bg.back_gradient(
+                    model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal=reversal), repeats)
+                stored_bits = 64 * model.n_params * r.vectors_held
+                bits = r.buffer_bits + stored_bits
+                rows.append((gamma, T, reversal, (t - t_train) / t_train, r.w0_error,
+                             bits / 8 / 1024, r.buffer_bits / (T * model.n_params)))
+    return rows, dict(n=n, d=d, K=K, p=model.n_params)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bgpoison.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--eta-l", type=float, default=0.1, help="lr * L_smooth(w_0)")
+    parser.add_argument("--only", choices=("reverse", "hypergradient", "attack", "exact"),
+                        help="run one section")
     args = parser.parse_args(argv)
     sizes = dict(n=100, d=8, K=3, hidden=4, T=20, m=3) if args.fast else {}
+    if args.only in (None, "reverse"):
+        print_reverse_table(args, sizes)
+    if args.only in (None, "hypergradient"):
+        rows, cfg = hypergradient_table(repeats=args.repeats, **{
+            k: v for k, v in sizes.items() if k != "hidden"})
+        print(f"\n# one hypergradient dA/dX_c  (softmax, n={cfg['n']}, d={cfg['d']}, "
+              f"K={cfg['K']}, T={cfg['T']}, m={cfg['m']}, lr*L=1, l2=0.05)")
+        print("| method | time (ms) | time / back-gradient | cosine with back-gradient |")
+        print("|---|---|---|---|")
+        for name, t, cos in rows:
+            print(f"| {name} | {1e3 * t:.1f} | {t / rows[0][1]:.2f} | {cos:.6f} |")
+    if args.only in (None, "exact"):
+        rows, cfg = exact_table(repeats=args.repeats, **(
+            dict(n=100, d=8, K=3, m=3, steps=(10, 20)) if args.fast else {}))
+        print(f"\n# exact momentum reversal  (softmax, n={cfg['n']}, d={cfg['d']}, K={cfg['K']}, "
+              f"p={cfg['p']} parameters, lr*L=0.1)")
+        print("| gamma | T | reversal | reverse / training | w0 error | memory (KiB) "
+              "| buffer bits / step / parameter |")
+        print("|---|---|---|---|---|---|---|")
+        for gamma, T, rev, ratio, err, kib, bits in rows:
+            print(f"| {gamma} | {T} | {rev} | {ratio:.2f} | {err:.1e} | {kib:.1f} | "
+                  + (f"{bits:.3f} |" if rev == "exact" else "- |"))
+    if args.only in (None, "attack"):
+        cfg = dict(n=30, d=8, m=3, T=20) if args.fast else dict(n=100, d=64, m=10, T=100)
+        rows = attack_pass_table(**cfg)
+        print(f"\n# one attack pass  (logistic, d={cfg['d']}, {cfg['n']} training rows, "
+              f"{cfg['m']} points, T={cfg['T']})")
+        print("| update | time (s) | gain in A | hypergradients | training runs |")
+        print("|---|---|---|---|---|")
+        for update, t, gain, n_hyper, n_train in rows:
+            print(f"| {update} | {t:.2f} | {gain:.4f} | {n_hyper} | {n_train} |")
+
+
+def print_reverse_table(args, sizes):
     rows, cfg = reverse_pass_table(eta_l=args.eta_l, repeats=args.repeats, **sizes)
     print(f"# reverse pass / training time  (n={cfg['n']}, d={cfg['d']}, K={cfg['K']}, "
           f"MLP hidden={cfg['hidden']}, T={cfg['T']}, m={cfg['m']} poisoning rows, "

@@ -1,0 +1,215 @@
+"""Experiments: a grid of cases (setting x poisoning fraction x seed), each run independently.
+
+A case loads the data, splits it with its seed (train / validation / test), crafts
+m poisoning points, the given ``fraction`` of the poisoned training set (m / (n_train + m), so
+m = round(fraction * n_train / (1 - fraction)) and fractions lie in [0, 1)), with ``PoisoningAttack``, draws the same number of
+random label flips, and retrains the victim on each to measure test error. ``run_case`` is a pure
+function of its arguments, so cases can run in any order, in other processes, or on a cluster:
+``run_experiment`` takes any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, or e.g.
+Dask's ``distributed.Client.get_executor()`` or Ray's ``ray.util.ActorPool``-backed executors).
+Finished cases are stored as they complete; a rerun skips them.
+"""
+import dataclasses
+import hashlib
+import json
+import time
+from concurrent.futures import as_completed
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import bgpoison as bg
+from . import datasets
+from .results import ResultStore, summarise, write_summary
+
+DATASETS = ("digits", "blobs", "mnist", "csv")
+MODELS = ("adaline", "logistic", "softmax", "mlp")
+OBJECTIVES = ("generic", "specific")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines an experiment except the fraction and the seed."""
+
+    dataset: str = "digits"
+    data_path: str = None            # folder (mnist) or file (csv)
+    classes: tuple = None            # keep these classes, relabelled 0..k-1, e.g. (1, 7)
+    label_column: int = -1           # csv only
+    n_features: int = 2              # blobs only
+    n_train: int = 300
+    n_val: int = 300
+    n_test: int = None               # None: the rest
+    model: str = "softmax"
+    hidden: int = 10                 # MLP hidden units
+    l2: float = 0.01
+    objective: str = "generic"
+    class_map: tuple = ()            # error-specific: ((8, 3),) relabels validation 8s as 3s
+    steps: int = 60
+    lr: float = 0.5
+    reversal: str = "stored"
+    update: str = "joint"
+    gradient: str = "back-gradient"  # or "kkt"
+    passes: int = 30
+    step: float = 1.0
+    grid: float = None
+    victim: str = None               # None: the attacker's model
+    victim_steps: int = None         # None: steps
+    victim_lr: float = None          # None: lr
+
+    def __post_init__(self):
+        for name, value, allowed in (("dataset", self.dataset, DATASETS),
+                                     ("model", self.model, MODELS),
+                                     ("victim", self.victim or self.model, MODELS),
+                                     ("objective", self.objective, OBJECTIVES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.dataset in ("mnist", "csv") and not self.data_path:
+            raise ValueError(f"dataset {self.dataset!r} needs a data path (--data-path)")
+        if self.objective == "specific" and not self.class_map:
+            raise ValueError("the error-specific objective needs a class map, e.g. 8:3")
+
+    def label(self):
+        """A short name for tables and legends, e.g. 'softmax generic' or 'mlp -> logistic'."""
+        victim = f" -> {self.victim}" if self.victim and self.victim != self.model else ""
+        return f"{self.model}{victim} {self.objective}"
+
+
+@dataclass(frozen=True)
+class Case:
+    settings: Settings
+    fraction: float
+    seed: int
+    id: str = field(init=False)
+
+    def __post_init__(self):
+        text = json.dumps([dataclasses.asdict(self.settings), self.fraction, self.seed],
+                          sort_keys=True)
+        object.__setattr__(self, "id", hashlib.sha1(text.encode()).hexdigest()[:16])
+
+
+def load_data(s):
+    """The settings' Dataset (all rows)."""
+    if s.dataset == "digits":
+        data = datasets.digits()
+    elif s.dataset == "blobs":
+        data = datasets.blobs(3000, s.n_features, len(s.classes or (0, 1)), rng=12345)
+    elif s.dataset == "mnist":
+        data = datasets.mnist(s.data_path)
+    else:
+        data = datasets.csv(s.data_path, label_column=s.label_column)
+    if s.classes and s.dataset != "blobs":
+        data = datasets.select_classes(data, s.classes)
+    return data
+
+
+def make_model(name, d, K, s):
+    """A model named ``name`` for d features and K classes with the settings' l2 and hidden."""
+    if name in ("adaline", "logistic") and K != 2:
+        raise ValueError(f"model {name!r} is binary but the data have {K} classes; "
+                         f"choose two with --classes, e.g. 1,7")
+    return {"adaline": lambda: bg.Adaline(d, l2=s.l2),
+            "logistic": lambda: bg.LogisticRegression(d, l2=s.l2),
+            "softmax": lambda: bg.SoftmaxRegression(d, K, l2=s.l2),
+            "mlp": lambda: bg.MLP(d, s.hidden, K, l2=s.l2)}[name]()
+
+
+def run_case(case):
+    """Run one case and return its result row (a JSON-ready dict)."""
+    s, start = case.settings, time.perf_counter()
+    rng = np.random.default_rng(case.seed)
+    data = load_data(s)
+    (X_tr, y_tr), (X_val, y_val), (X_te, y_te) = datasets.split(
+        data.X, data.y, (s.n_train, s.n_val, s.n_test), rng=rng)
+    lb, ub = (0.0, 1.0) if s.dataset in ("digits", "blobs", "mnist") else datasets.bounds(X_tr)
+    d, K = X_tr.shape[1], data.n_classes
+    model, victim = make_model(s.model, d, K, s), make_model(s.victim or s.model, d, K, s)
+    gd = bg.GradientDescent(s.lr, s.steps)
+    victim_gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)
+    retarget = _retarget(s, K)
+    objective = bg.ErrorGeneric(X_val, y_val) if s.objective == "generic" else \
+        bg.ErrorSpecific(X_val, retarget(y_val), y_true=y_val)
+    m = n_points(case.fraction, s.n_train)
+    y_target = None if s.objective == "generic" else retarget(y_te)
+
+    def score(X_c=None, y_c=None):
+        ev = bg.evaluate(victim, victim_gd, X_tr, y_tr, X_te, y_te, X_c, y_c,
+                         rng=case.seed, y_target=y_target)
+        return ev.test_error, ev.per_class_error.tolist(), ev.target_rate
+
+    row = {"case": case.id, "settings": dataclasses.asdict(s), "label": s.label(),
+           "fraction": case.fraction, "seed": case.seed, "n_points": m}
+    clean = score()
+    row.update(_scores("clean", clean))
+    if m == 0:
+        row.update(_scores("attack", clean), **_scores("flip", clean), history=[],
+                   n_hypergradients=0, n_trainings=0)
+    else:
+        paths = []
+        gradient = bg.KKTGradient() if s.gradient == "kkt" else bg.BackGradient(s.reversal)
+        attack = bg.PoisoningAttack(model, gd, objective, m, lb, ub, update=s.update,
+                                    gradient=gradient, step=s.step, max_passes=s.passes,
+                                    grid=s.grid, callback=lambda r: paths.append(r.X_c.copy()))
+        result = attack.run(X_tr, y_tr, rng=rng)
+        flips = bg.flip_labels(X_tr, y_tr, m, K, rng, attack.label_map)
+        row.update(_scores("attack", score(result.X_c, result.y_c)),
+                   **_scores("flip", score(*flips)), history=result.history,
+                   n_hypergradients=result.n_hypergradients, n_trainings=result.n_trainings,
+                   X_c=_round(result.X_c), X_c0=_round(result.X_c0),
+                   y_c=result.y_c.tolist(), y_c0=y_tr[result.source].tolist(),
+                   image_shape=data.image_shape)
+        if d == 2:
+            row["paths"] = _round(np.array([result.X_c0] + paths))
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def run_experiment(settings, fractions, seeds, out, executor=None, progress=None):
+    """Run every (settings, fraction, seed) case not yet stored in folder ``out``.
+
+    ``settings``: one Settings or a list. ``executor``: any concurrent.futures.Executor, or None
+    to run here. ``progress(done, total)`` is called as cases finish. Returns the summary.
+    """
+    store = ResultStore(out)
+    settings = [settings] if isinstance(settings, Settings) else list(settings)
+    cases = [Case(s, float(f), int(seed)) for s in settings for f in fractions for seed in seeds]
+    todo = [c for c in cases if c.id not in store.done()]
+    done = len(cases) - len(todo)
+    if progress:
+        progress(done, len(cases))
+    finished = map(run_case, todo) if executor is None else \
+        (f.result() for f in as_completed([executor.submit(run_case, c) for c in todo]))
+    for row in finished:
+        store.add(row)
+        done += 1
+        if progress:
+            progress(done, len(cases))
+    ids = {c.id for c in cases}
+    summary = summarise([r for r in store.rows if r["case"] in ids])
+    write_summary(out, summary)
+    return summary
+
+
+def _retarget(s, K):
+    mapping = dict(s.class_map)
+    bad = [c for pair in mapping.items() for c in pair if not 0 <= c < K]
+    if bad:
+        raise ValueError(f"class map {s.class_map} names classes outside 0..{K - 1}: {bad}")
+    return lambda y: np.array([mapping.get(k, k) for k in y.tolist()], dtype=np.int64)
+
+
+def _scores(prefix, scores):
+    error, per_class, target = scores                   # NaN (a class absent) -> null in JSON
+    return {f"{prefix}_error": error,
+            f"{prefix}_per_class": [None if np.isnan(e) else e for e in per_class],
+            f"{prefix}_target_rate": None if target is None or np.isnan(target) else target}
+
+
+def _round(a):
+    return np.round(np.asarray(a, dtype=float), 6).tolist()
+
+
+def n_points(fraction, n_train):
+    """m with m / (n_train + m) closest to ``fraction``: round(fraction n / (1 - fraction))."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"poisoning fractions must lie in [0, 1); got {fraction}")
+    return int(round(fraction * n_train / (1.0 - fraction)))

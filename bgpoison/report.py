@@ -1,0 +1,80 @@
+"""Tables and figures from an experiment's saved results (``results.jsonl``).
+
+Figures (PNG, headless): test error vs poisoning fraction (attack vs random flips, one line per
+setting); for image data the poisoning points next to the points they started from; for 2-D data
+the decision boundary before and after, with the points' paths.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from .results import RESULTS, load, summarise
+
+
+def print_table(summary, file=None):
+    """Fraction -> mean ± std test error (attack, random flips, clean), one block per setting."""
+    specific = any("attack_target_rate_mean" in e for e in summary)
+    head = f"{'setting':24} {'fraction':>8} {'points':>6} {'attack':>15} {'random flips':>15} " \
+           f"{'clean':>15}" + (f" {'target rate':>15} {'flip target':>15}" if specific else "")
+    print(head, file=file)
+    for e in summary:
+        cells = [_pm(e, "attack_error"), _pm(e, "flip_error"), _pm(e, "clean_error")]
+        if specific:
+            cells += [_pm(e, "attack_target_rate"), _pm(e, "flip_target_rate")]
+        print(f"{e['setting']:24} {e['fraction']:8.3f} {e['n_points']:6d} " +
+              " ".join(f"{c:>15}" for c in cells), file=file)
+
+
+def _pm(entry, key):
+    if key + "_mean" not in entry:
+        return "-"
+    return f"{entry[key + '_mean']:.3f} ± {entry[key + '_std']:.3f}"
+
+
+def draw_figures(folder):
+    """Draw every figure the results in ``folder`` support; returns the paths written."""
+    from . import plots
+    folder = Path(folder)
+    rows = load(folder / RESULTS)
+    summary = summarise(rows)
+    curves = {}
+    for label in dict.fromkeys(e["setting"] for e in summary):
+        entries = [e for e in summary if e["setting"] == label]
+        for kind, name in (("attack_error", f"{label}: attack"),
+                           ("flip_error", f"{label}: random flips")):
+            curves[name] = {k: np.array([e[f"{kind}{suffix}"] for e in entries])
+                            for k, suffix in (("mean", "_mean"), ("std", "_std"))}
+            curves[name]["fractions"] = np.array([e["fraction"] for e in entries])
+    written = [plots.error_curves(folder / "error_vs_fraction.png", curves,
+                                  title="test error vs poisoning (mean ± std over seeds)")]
+    poisoned = [r for r in rows if r["n_points"] > 0]
+    if poisoned:
+        best = max(poisoned, key=lambda r: (r["n_points"], -r["seed"]))
+        if best.get("image_shape"):
+            written.append(plots.poisoning_images(
+                folder / "poisoning_points.png", np.array(best["X_c0"]), np.array(best["X_c"]),
+                tuple(best["image_shape"]), labels_before=best["y_c0"],
+                labels_after=best["y_c"], title=f"{best['label']}, seed {best['seed']}"))
+        if "paths" in best:
+            written.append(_boundary(folder / "decision_boundary.png", best))
+    return written
+
+
+def _boundary(path, row):
+    """Re-create the case's split (it is a function of the seed) and retrain clean/poisoned."""
+    import bgpoison as bg
+    from . import datasets, experiment, plots
+    s = experiment.Settings(**{k: tuple(map(tuple, v)) if k == "class_map" else
+                               (tuple(v) if isinstance(v, list) else v)
+                               for k, v in row["settings"].items()})
+    data = experiment.load_data(s)
+    (X_tr, y_tr), _, _ = datasets.split(data.X, data.y, (s.n_train, s.n_val, s.n_test),
+                                        rng=np.random.default_rng(row["seed"]))
+    victim = experiment.make_model(s.victim or s.model, 2, data.n_classes, s)
+    gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)
+    X_c, y_c = np.array(row["X_c"]), np.array(row["y_c"])
+    w_clean = bg.evaluate(victim, gd, X_tr, y_tr, X_tr, y_tr, rng=row["seed"]).w
+    w_poisoned = bg.evaluate(victim, gd, X_tr, y_tr, X_tr, y_tr, X_c, y_c, rng=row["seed"]).w
+    return plots.decision_boundary(path, victim, w_clean, w_poisoned, X_tr, y_tr, X_c, y_c,
+                                   paths=np.array(row["paths"]),
+                                   title=f"{row['label']}, {row['n_points']} points")

@@ -1,0 +1,134 @@
+"""The command line end to end (subprocesses), resume after Ctrl-C, and bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = ["--n-train", "40", "--n-val", "60", "--n-test", "100", "--steps", "15", "--passes", "3",
+        "--no-progress"]
+
+
+def bgpoison(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "bgpoison", *args], capture_output=True,
+                          text=True, env={**os.environ, "MPLBACKEND": "Agg"}, **kwargs)
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def _is_png(path):
+    return path.read_bytes()[:8] == PNG and path.stat().st_size > 1000
+
+
+def test_run_on_digits_prints_the_table_and_writes_results_and_figures(tmp_path):
+    out = tmp_path / "out"
+    r = bgpoison("run", *TINY, "--fractions", "0,0.1", "--seeds", "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["setting", "fraction", "points"]
+    assert [line.split()[2:4] for line in lines[1:3]] == [["0.000", "0"], ["0.100", "4"]]
+    rows = _rows(out)
+    assert len(rows) == 4 and {(r["fraction"], r["seed"]) for r in rows} == \
+        {(0.0, 0), (0.0, 1), (0.1, 0), (0.1, 1)}
+    assert all(0 <= r["attack_error"] <= 1 for r in rows)
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("setting,fraction,n_points,n_seeds") and len(summary) == 3
+    assert _is_png(out / "error_vs_fraction.png") and _is_png(out / "poisoning_points.png")
+
+
+def test_two_dimensional_data_get_a_decision_boundary_and_plot_redraws(tmp_path):
+    out = tmp_path / "blobs"
+    r = bgpoison("run", "--dataset", "blobs", "--model", "logistic", *TINY, "--fractions",
+                 "0.1", "--seeds", "1", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert _is_png(out / "decision_boundary.png")
+    for png in out.glob("*.png"):
+        png.unlink()
+    r = bgpoison("plot", str(out / "results.jsonl"))
+    assert r.returncode == 0, r.stderr
+    assert _is_png(out / "decision_boundary.png") and _is_png(out / "error_vs_fraction.png")
+
+
+def test_error_specific_run_reports_the_target_rate(tmp_path):
+    r = bgpoison("run", *TINY, "--objective", "specific", "--class-map", "8:3", "--fractions",
+                 "0.1", "--seeds", "1", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "target rate" in r.stdout.splitlines()[0]
+    row = _rows(tmp_path)[0]
+    assert set(row["y_c"]) <= {3, 8} and 0 <= row["attack_target_rate"] <= 1
+
+
+def test_workers_give_the_same_results_as_one_process(tmp_path):
+    args = [*TINY, "--fractions", "0.05,0.1", "--seeds", "2"]
+    assert bgpoison("run", *args, "--out", str(tmp_path / "a")).returncode == 0
+    assert bgpoison("run", *args, "--workers", "2", "--out", str(tmp_path / "b")).returncode == 0
+    key = lambda r: (r["fraction"], r["seed"])
+    a, b = sorted(_rows(tmp_path / "a"), key=key), sorted(_rows(tmp_path / "b"), key=key)
+    assert [(r["case"], r["attack_error"], r["X_c"]) for r in a] == \
+        [(r["case"], r["attack_error"], r["X_c"]) for r in b]
+
+
+def test_interrupted_run_resumes_without_duplicates_or_lost_cases(tmp_path):
+    out = tmp_path / "out"
+    args = ["run", *TINY, "--fractions", "0.05,0.1,0.15", "--seeds", "4", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "bgpoison", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while (not results.exists() or len(results.read_text().splitlines()) < 2) \
+            and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    first = _rows(out)
+    assert proc.returncode == 130 and "rerun the same command" in err
+    assert 2 <= len(first) < 12
+    r = bgpoison(*args)
+    assert r.returncode == 0, r.stderr
+    rows = _rows(out)
+    assert len(rows) == 12 and len({row["case"] for row in rows}) == 12
+    kept = {row["case"]: row for row in rows}
+    assert all(kept[row["case"]] == row for row in first)     # finished cases were not redone
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
+    (["run", "--model", "svm"], "argument --model: invalid choice"),
+    (["run", "--objective", "targeted"], "argument --objective: invalid choice"),
+    (["run", "--fractions", "0,1.0"], r"fractions must lie in [0, 1); got 1.0"),
+    (["run", "--fractions", "-0.1"], "fractions must lie in [0, 1)"),
+    (["run", "--fractions", "a,b"], "expected numbers separated by commas"),
+    (["run", "--dataset", "csv", "--data-path", "/nonexistent/spam.csv"], "No such file"),
+    (["run", "--dataset", "mnist", "--data-path", "/nonexistent"], "MNIST file not found"),
+    (["run", "--dataset", "csv"], "needs a data path"),
+    (["run", "--objective", "specific"], "needs a class map"),
+    (["run", "--model", "logistic"], "is binary but the data have 10 classes"),
+    (["plot", "/nonexistent/folder"], "no results found"),
+])
+def test_bad_input_exits_2_with_one_line(args, message):
+    r = bgpoison(*args)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert message in r.stderr
+
+
+def test_an_output_folder_that_cannot_be_created_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = bgpoison("run", *TINY, "--fractions", "0", "--seeds", "1", "--out", str(blocker / "x"))
+    assert r.returncode == 2 and "cannot create output folder" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_benchmark_command_runs_and_prints_every_table():
+    r = subprocess.run([sys.executable, "-m", "bgpoison.bench", "--fast", "--repeats", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    titles = [line for line in r.stdout.splitlines() if line.startswith("# ")]
+    assert [t.split()[1] for t in titles] == ["reverse", "one", "exact", "one"]

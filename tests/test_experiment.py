@@ -1,0 +1,43 @@
+"""The Python experiment API: any Executor, a new output folder, progress and resume."""
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bgpoison import experiment, results
+from bgpoison.experiment import Settings, n_points, run_experiment
+
+TINY = Settings(dataset="blobs", model="logistic", n_train=30, n_val=40, n_test=60, steps=10,
+                passes=2)
+
+
+def test_run_experiment_with_an_executor_creates_the_folder_and_resumes(tmp_path):
+    out = tmp_path / "a" / "b"
+    seen = []
+    with ThreadPoolExecutor(2) as pool:
+        summary = run_experiment(TINY, [0.0, 0.1], range(2), out, executor=pool,
+                                 progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+    assert [(e["fraction"], e["n_seeds"]) for e in summary] == [(0.0, 2), (0.1, 2)]
+    rows = results.load(out / results.RESULTS)
+    seen.clear()
+    again = run_experiment(TINY, [0.0, 0.1], range(2), out,
+                           progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(4, 4)] and again == summary          # nothing recomputed
+    assert results.load(out / results.RESULTS) == rows
+
+
+def test_fraction_is_the_share_of_the_poisoned_training_set():
+    assert n_points(0.0, 300) == 0
+    assert n_points(0.06, 300) == 19                       # 19 / 319 = 0.0596
+    assert n_points(0.5, 100) == 100
+    with pytest.raises(ValueError, match=r"fractions must lie in \[0, 1\)"):
+        n_points(1.0, 100)
+
+
+def test_settings_reject_unknown_names():
+    with pytest.raises(ValueError, match="model must be one of"):
+        Settings(model="svm")
+    with pytest.raises(ValueError, match="victim must be one of"):
+        Settings(victim="forest")
+    assert experiment.Case(TINY, 0.1, 0).id == experiment.Case(TINY, 0.1, 0).id
+    assert experiment.Case(TINY, 0.1, 0).id != experiment.Case(TINY, 0.1, 1).id
