@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import experiment
+from . import experiment, presets
 from .experiment import Settings
 from .results import RESULTS, ResultStore
 
@@ -84,11 +84,15 @@ def build_parser():
     g.add_argument("--victim-steps", type=int)
     g.add_argument("--victim-lr", type=float)
     g = run.add_argument_group("experiment")
+    g.add_argument("--preset", choices=list(presets.PRESETS) + ["spambase"],
+                   help="one of the paper's experiments (see RESULTS.md); sets data, models, "
+                   "fractions and seeds")
+    g.add_argument("--fast", action="store_true", help="tiny sizes: a smoke run in seconds")
     g.add_argument("--fractions", type=_floats, default=_floats(DEFAULT_FRACTIONS),
                    help=f"poisoning fractions m/(n+m) in [0, 1) (default {DEFAULT_FRACTIONS})")
     g.add_argument("--seeds", type=int, default=5, help="number of splits / seeds 0..N-1")
     g.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    g.add_argument("--out", default="bgpoison-out", help="output folder")
+    g.add_argument("--out", help="output folder (default bgpoison-out, or bgpoison-out/PRESET)")
     g.add_argument("--no-progress", action="store_true")
     plot = sub.add_parser("plot", help="redraw figures from saved results")
     plot.add_argument("results", help="an output folder or its results.jsonl")
@@ -130,17 +134,23 @@ class Progress:
 
 
 def cmd_run(args):
-    settings = settings_from(args)
-    for f in args.fractions:
-        experiment.n_points(f, settings.n_train)             # ValueError for f outside [0, 1)
-    if args.seeds < 1 or args.workers < 1:
+    if args.preset:
+        settings, fractions, seeds = presets.get(args.preset, args.fast, args.data_path)
+    else:
+        settings, fractions, seeds = [settings_from(args)], args.fractions, range(args.seeds)
+        settings = [presets.shrink(s) for s in settings] if args.fast else settings
+    for f in fractions:
+        experiment.n_points(f, settings[0].n_train)         # ValueError for f outside [0, 1)
+    if len(seeds) < 1 or args.workers < 1:
         raise UsageError("--seeds and --workers must be at least 1")
-    experiment.load_data(settings)                          # fail now on a bad path or format
-    out = check_out(args.out)
+    for s in settings:
+        experiment.load_data(s)                             # fail now on a bad path or format
+    out = check_out(args.out or ("bgpoison-out/" + args.preset if args.preset else
+                                 "bgpoison-out"))
     progress = Progress(not args.no_progress)
     executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
     try:
-        summary = experiment.run_experiment(settings, args.fractions, range(args.seeds), out,
+        summary = experiment.run_experiment(settings, fractions, seeds, out,
                                             executor=executor, progress=progress)
     except KeyboardInterrupt:
         done = len(ResultStore(out).rows)
@@ -172,6 +182,9 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         return cmd_run(args) if args.command == "run" else cmd_plot(args)
+    except BrokenPipeError:                          # e.g. piped into head: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (UsageError, ValueError, OSError, ImportError) as err:
         print(f"bgpoison: error: {err}", file=sys.stderr)
         return 2

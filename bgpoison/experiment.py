@@ -69,9 +69,18 @@ class Settings:
             raise ValueError("the error-specific objective needs a class map, e.g. 8:3")
 
     def label(self):
-        """A short name for tables and legends, e.g. 'softmax generic' or 'mlp -> logistic'."""
+        """A short name for tables and legends, e.g. 'softmax generic', 'mlp -> logistic
+        generic' or 'softmax generic, reversal=paper' (every non-default method choice)."""
         victim = f" -> {self.victim}" if self.victim and self.victim != self.model else ""
-        return f"{self.model}{victim} {self.objective}"
+        default = Settings()
+        extra = [f"{k}={getattr(self, k)}" for k in ("gradient", "reversal", "update")
+                 if getattr(self, k) != getattr(default, k)]
+        return f"{self.model}{victim} {self.objective}" + "".join(f", {e}" for e in extra)
+
+    def id(self):
+        """A short hash of every field: cases of one setting share it."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,8 @@ def run_case(case):
                          rng=case.seed, y_target=y_target)
         return ev.test_error, ev.per_class_error.tolist(), ev.target_rate
 
-    row = {"case": case.id, "settings": dataclasses.asdict(s), "label": s.label(),
+    row = {"case": case.id, "setting_id": s.id(), "settings": dataclasses.asdict(s),
+           "label": s.label(),
            "fraction": case.fraction, "seed": case.seed, "n_points": m}
     clean = score()
     row.update(_scores("clean", clean))

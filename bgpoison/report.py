@@ -14,14 +14,16 @@ from .results import RESULTS, load, summarise
 def print_table(summary, file=None):
     """Fraction -> mean ± std test error (attack, random flips, clean), one block per setting."""
     specific = any("attack_target_rate_mean" in e for e in summary)
-    head = f"{'setting':24} {'fraction':>8} {'points':>6} {'attack':>15} {'random flips':>15} " \
-           f"{'clean':>15}" + (f" {'target rate':>15} {'flip target':>15}" if specific else "")
+    width = max([len("setting")] + [len(e["setting"]) for e in summary])
+    head = f"{'setting':{width}} {'fraction':>8} {'points':>6} {'attack':>15} " \
+           f"{'random flips':>15} {'clean':>15}" + \
+           (f" {'target rate':>15} {'flip target':>15}" if specific else "")
     print(head, file=file)
     for e in summary:
         cells = [_pm(e, "attack_error"), _pm(e, "flip_error"), _pm(e, "clean_error")]
         if specific:
             cells += [_pm(e, "attack_target_rate"), _pm(e, "flip_target_rate")]
-        print(f"{e['setting']:24} {e['fraction']:8.3f} {e['n_points']:6d} " +
+        print(f"{e['setting']:{width}} {e['fraction']:8.3f} {e['n_points']:6d} " +
               " ".join(f"{c:>15}" for c in cells), file=file)
 
 

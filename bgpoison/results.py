@@ -69,13 +69,17 @@ def atomic_write(path, text):
 
 
 def summarise(rows):
-    """Mean and std over seeds of each (setting label, fraction): a list of dicts, sorted."""
-    groups = {}
+    """Mean and std over seeds of each (setting, fraction): a list of dicts, in the order the
+    settings first appear, fractions ascending."""
+    groups, order = {}, {}
     for row in rows:
-        groups.setdefault((row["label"], row["fraction"]), []).append(row)
+        order.setdefault(row["setting_id"], len(order))
+        groups.setdefault((row["setting_id"], row["fraction"]), []).append(row)
     out = []
-    for (label, fraction), group in sorted(groups.items()):
-        entry = {"setting": label, "fraction": fraction, "n_points": group[0]["n_points"],
+    for (setting, fraction), group in sorted(groups.items(), key=lambda kv: (order[kv[0][0]],
+                                                                             kv[0][1])):
+        entry = {"setting": group[0]["label"], "fraction": fraction,
+                 "n_points": group[0]["n_points"],
                  "n_seeds": len(group)}
         for key in ("attack_error", "flip_error", "clean_error", "attack_target_rate",
                     "flip_target_rate", "clean_target_rate"):

@@ -132,3 +132,22 @@ def test_benchmark_command_runs_and_prints_every_table():
     assert r.returncode == 0, r.stderr
     titles = [line for line in r.stdout.splitlines() if line.startswith("# ")]
     assert [t.split()[1] for t in titles] == ["reverse", "one", "exact", "one"]
+
+
+@pytest.mark.parametrize("preset", ["binary", "multiclass", "specific", "transfer", "kkt",
+                                    "reversal"])
+def test_every_preset_runs_end_to_end_in_fast_mode(preset, tmp_path):
+    r = bgpoison("run", "--preset", preset, "--fast", "--no-progress", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = _rows(tmp_path)
+    labels = {row["label"] for row in rows}
+    expected = {"binary": 3, "multiclass": 1, "specific": 1, "transfer": 9, "kkt": 2,
+                "reversal": 3}[preset]
+    assert len(labels) == expected                      # one distinct label per setting
+    assert len(rows) == 2 * expected                    # fast: lowest and highest fraction, 1 seed
+    assert _is_png(tmp_path / "error_vs_fraction.png")
+
+
+def test_spambase_preset_needs_a_path():
+    r = bgpoison("run", "--preset", "spambase")
+    assert r.returncode == 2 and "needs --data-path" in r.stderr
