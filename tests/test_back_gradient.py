@@ -155,3 +155,15 @@ def test_approximate_reversals_refuse_momentum(reversal):
     gd = bg.GradientDescent(0.1, 5, momentum=0.5)
     with pytest.raises(ValueError, match="momentum=0"):
         bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal=reversal)
+
+
+def test_fixed_point_accepts_an_iterate_that_is_still_creeping_below_the_round_off_floor():
+    # lr * L near 1 contracts slowly: with a budget of 5 iterations per step the change is still
+    # far above ulps but below sqrt(eps) at the end, which counts as converged; with 1 it is not
+    model, gd, w0, train, poison, objective = _setup(0.1, 20)
+    r = bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal="fixed-point",
+                         max_iter=5)
+    assert r.iterations == 5 * 20 and r.w0_error < 1e-6
+    with pytest.raises(bg.ConvergenceError, match="did not converge"):
+        bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal="fixed-point",
+                         max_iter=1)
