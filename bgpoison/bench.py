@@ -12,8 +12,15 @@ Reverse pass: for each model at digits scale (n = 1000 rows, d = 64, K = 10 clas
 It also prints the peak parameter vectors held and the error of the reconstructed w_0. The data
 are synthetic class clusters in [0, 1] drawn from a fixed seed; the learning rate is set so that
 lr * L_smooth(w_0) = ``--eta-l`` (L_smooth estimated by power iteration on ``hvp_ww``).
+
+BLAS runs on ``--threads`` threads (default 1): with more, a matmul's threads wait for each
+other, and any other load on the machine makes the ratios swing by 2x. The thread count must be
+set before NumPy loads, so the command re-executes itself once with OMP_NUM_THREADS and
+OPENBLAS_NUM_THREADS set.
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
@@ -164,7 +171,11 @@ def main(argv=None):
     parser.add_argument("--eta-l", type=float, default=0.1, help="lr * L_smooth(w_0)")
     parser.add_argument("--only", choices=("reverse", "hypergradient", "attack", "exact"),
                         help="run one section")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     args = parser.parse_args(argv)
+    _pin_blas_threads(args.threads, argv)
+    print(f"# BLAS threads: {os.environ.get('OMP_NUM_THREADS')}, NumPy {np.__version__}, "
+          f"{os.cpu_count()} CPUs")
     sizes = dict(n=100, d=8, K=3, hidden=4, T=20, m=3) if args.fast else {}
     if args.only in (None, "reverse"):
         print_reverse_table(args, sizes)
@@ -197,6 +208,18 @@ def main(argv=None):
         print("|---|---|---|---|---|")
         for update, t, gain, n_hyper, n_train in rows:
             print(f"| {update} | {t:.2f} | {gain:.4f} | {n_hyper} | {n_train} |")
+
+
+def _pin_blas_threads(threads, argv):
+    """Re-run this command with the BLAS thread count in the environment, unless it is set."""
+    wanted = str(threads)
+    if all(os.environ.get(v) == wanted for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")):
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": wanted, "OPENBLAS_NUM_THREADS": wanted,
+           "MKL_NUM_THREADS": wanted}
+    args = sys.argv[1:] if argv is None else list(argv)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "bgpoison.bench", *args], env)
 
 
 def print_reverse_table(args, sizes):

@@ -131,7 +131,8 @@ def test_benchmark_command_runs_and_prints_every_table():
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     titles = [line for line in r.stdout.splitlines() if line.startswith("# ")]
-    assert [t.split()[1] for t in titles] == ["reverse", "one", "exact", "one"]
+    assert titles[0].startswith("# BLAS threads: 1,")
+    assert [t.split()[1] for t in titles[1:]] == ["reverse", "one", "exact", "one"]
 
 
 @pytest.mark.parametrize("preset", ["binary", "multiclass", "specific", "transfer", "kkt",
