@@ -17,6 +17,8 @@ import numpy as np
 from . import _checks
 from .back_gradient import BackGradient
 from .objectives import ErrorSpecific
+from .reversal import ConvergenceError
+from .training import DivergenceError
 
 
 def flip_labels(X_tr, y_tr, n_points, n_classes, rng, label_map=None, return_index=False):
@@ -52,6 +54,7 @@ class AttackResult:
     history          A after the initialisation and after every accepted update (increasing)
     n_hypergradients gradients of A with respect to X_c computed
     n_trainings      training runs, including those inside hypergradients and line searches
+    stopped          why the attack stopped early (a hypergradient failed), else None
     """
 
     X_c: np.ndarray
@@ -61,6 +64,7 @@ class AttackResult:
     history: list = field(default_factory=list)
     n_hypergradients: int = 0
     n_trainings: int = 0
+    stopped: str = None
 
 
 class PoisoningAttack:
@@ -138,7 +142,12 @@ class PoisoningAttack:
                 if self.max_hypergradients is not None and \
                         result.n_hypergradients >= self.max_hypergradients:
                     return result
-                _, grad = self.gradient.value_and_grad(*args, result.X_c, y_c, self.objective)
+                try:
+                    _, grad = self.gradient.value_and_grad(*args, result.X_c, y_c,
+                                                           self.objective)
+                except (ConvergenceError, DivergenceError) as err:   # keep the points so far
+                    result.stopped = f"hypergradient {result.n_hypergradients + 1} failed: {err}"
+                    return result
                 result.n_hypergradients += 1
                 result.n_trainings += 1
                 moved = self._line_search(args, result, rows, grad[rows], value)
@@ -162,7 +171,10 @@ class PoisoningAttack:
             s /= 2
             if np.array_equal(trial, result.X_c):
                 continue
-            new = self.gradient.value(*args, trial, result.y_c, self.objective)
+            try:
+                new = self.gradient.value(*args, trial, result.y_c, self.objective)
+            except DivergenceError:                  # training diverged there: a rejected step
+                new = -np.inf
             result.n_trainings += 1
             if new > value:
                 result.X_c = trial

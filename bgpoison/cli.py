@@ -12,6 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from . import experiment, presets
+from .reversal import ConvergenceError
+from .training import DivergenceError
 from .experiment import Settings
 from .results import RESULTS, ResultStore
 
@@ -184,6 +186,9 @@ def main(argv=None):
         return cmd_run(args) if args.command == "run" else cmd_plot(args)
     except BrokenPipeError:                          # e.g. piped into head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (ConvergenceError, DivergenceError) as err:          # a setting that cannot train
+        print(f"bgpoison: failed: {err}", file=sys.stderr)
         return 1
     except (UsageError, ValueError, OSError, ImportError) as err:
         print(f"bgpoison: error: {err}", file=sys.stderr)

@@ -160,13 +160,16 @@ def run_case(case):
                                     gradient=gradient, step=s.step, max_passes=s.passes,
                                     grid=s.grid, callback=lambda r: paths.append(r.X_c.copy()))
         result = attack.run(X_tr, y_tr, rng=rng)
-        flips = bg.flip_labels(X_tr, y_tr, m, K, rng, attack.label_map)
+        # the baseline draws from its own stream, so every setting of a seed gets the same flips
+        flips = bg.flip_labels(X_tr, y_tr, m, K, np.random.default_rng([case.seed, 1]),
+                               attack.label_map)
         row.update(_scores("attack", score(result.X_c, result.y_c)),
                    **_scores("flip", score(*flips)), history=result.history,
                    n_hypergradients=result.n_hypergradients, n_trainings=result.n_trainings,
                    X_c=_round(result.X_c), X_c0=_round(result.X_c0),
                    y_c=result.y_c.tolist(), y_c0=y_tr[result.source].tolist(),
-                   image_shape=data.image_shape)
+                   image_shape=data.image_shape, classes=list(data.classes),
+                   attack_stopped=result.stopped)
         if d == 2:
             row["paths"] = _round(np.array([result.X_c0] + paths))
     row["seconds"] = time.perf_counter() - start

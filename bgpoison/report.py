@@ -10,6 +10,8 @@ import numpy as np
 
 from .results import RESULTS, load, summarise
 
+MAX_CURVE_SETTINGS = 4      # more settings than this: the table and summary.csv only
+
 
 def print_table(summary, file=None):
     """Fraction -> mean ± std test error (attack, random flips, clean), one block per setting."""
@@ -47,16 +49,20 @@ def draw_figures(folder):
             curves[name] = {k: np.array([e[f"{kind}{suffix}"] for e in entries])
                             for k, suffix in (("mean", "_mean"), ("std", "_std"))}
             curves[name]["fractions"] = np.array([e["fraction"] for e in entries])
-    written = [plots.error_curves(folder / "error_vs_fraction.png", curves,
-                                  title="test error vs poisoning (mean ± std over seeds)")]
+    written = []
+    if len(curves) <= 2 * MAX_CURVE_SETTINGS:          # more lines than that are unreadable
+        written.append(plots.error_curves(folder / "error_vs_fraction.png", curves,
+                                          title="test error vs poisoning (mean ± std over seeds)"))
     poisoned = [r for r in rows if r["n_points"] > 0]
     if poisoned:
         best = max(poisoned, key=lambda r: (r["n_points"], -r["seed"]))
         if best.get("image_shape"):
+            name = best.get("classes") or list(range(max(best["y_c"] + best["y_c0"]) + 1))
             written.append(plots.poisoning_images(
                 folder / "poisoning_points.png", np.array(best["X_c0"]), np.array(best["X_c"]),
-                tuple(best["image_shape"]), labels_before=best["y_c0"],
-                labels_after=best["y_c"], title=f"{best['label']}, seed {best['seed']}"))
+                tuple(best["image_shape"]), labels_before=[name[k] for k in best["y_c0"]],
+                labels_after=[name[k] for k in best["y_c"]],
+                title=f"{best['label']}, seed {best['seed']}"))
         if "paths" in best:
             written.append(_boundary(folder / "decision_boundary.png", best))
     return written

@@ -57,6 +57,9 @@ def atomic_write(path, text):
     """Write ``text`` to ``path`` via a temporary file in the same folder and os.replace."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)                       # mkstemp makes 0600; use the usual mode
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)

@@ -168,3 +168,15 @@ def test_attack_rejects_more_points_than_training_rows_and_bad_target_labels():
     with pytest.raises(ValueError, match=r"y_target must hold labels in 0..1"):
         bg.PoisoningAttack(model, gd, bg.ErrorSpecific(X_val, y_val + 1), 2,
                            label_map={0: 1}).run(X_tr, y_tr, rng=0)
+
+
+def test_attack_keeps_its_points_when_a_hypergradient_fails():
+    # lr * L > 1: the fixed-point reversal cannot converge; the attack stops and says why
+    model = bg.Adaline(6)
+    (X_tr, y_tr), (X_val, y_val), _ = _problem()
+    lam = np.linalg.eigvalsh(np.c_[X_tr, np.ones(60)].T @ np.c_[X_tr, np.ones(60)] / 62).max()
+    attack = bg.PoisoningAttack(model, bg.GradientDescent(1.5 / lam, 10),
+                                bg.ErrorGeneric(X_val, y_val), 2, reversal="fixed-point")
+    r = attack.run(X_tr, y_tr, rng=0)
+    assert r.stopped.startswith("hypergradient 1 failed: fixed-point reversal did not converge")
+    assert r.n_hypergradients == 0 and np.array_equal(r.X_c, r.X_c0)

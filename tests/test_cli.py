@@ -146,7 +146,8 @@ def test_every_preset_runs_end_to_end_in_fast_mode(preset, tmp_path):
                 "reversal": 3}[preset]
     assert len(labels) == expected                      # one distinct label per setting
     assert len(rows) == 2 * expected                    # fast: lowest and highest fraction, 1 seed
-    assert _is_png(tmp_path / "error_vs_fraction.png")
+    curves = tmp_path / "error_vs_fraction.png"         # over 4 settings: table only
+    assert _is_png(curves) if expected <= 4 else not curves.exists()
 
 
 def test_spambase_preset_needs_a_path():
