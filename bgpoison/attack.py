@@ -89,22 +89,23 @@ class PoisoningAttack:
         self.model, self.gd, self.objective = model, gd, objective
         self.n_points = _checks.positive_int(n_points, "n_points")
         self.lb, self.ub = _bounds(lb, ub, model.n_features)
+        if not float(step) > 0:
+            raise ValueError(f"step must be > 0; got {step!r}")
         self.update, self.step = update, float(step)
         self.gradient = gradient if gradient is not None else BackGradient(reversal)
         if hasattr(self.gradient, "check"):
             self.gradient.check(model)
-        self.backtracks = int(backtracks)
+        self.backtracks = _checks.positive_int(backtracks + 1, "backtracks + 1") - 1
         self.max_passes = _checks.positive_int(max_passes, "max_passes")
         self.tol = _checks.nonnegative(tol, "tol")
-        self.max_hypergradients = max_hypergradients
+        self.max_hypergradients = None if max_hypergradients is None else \
+            _checks.positive_int(max_hypergradients, "max_hypergradients")
         if grid is not None and not float(grid) > 0:
             raise ValueError(f"grid must be a number > 0 or None; got {grid!r}")
         self.grid = grid
         if label_map is None and isinstance(objective, ErrorSpecific):
             label_map = objective.label_map()
         self.label_map, self.callback = label_map, callback
-        if not self.step > 0:
-            raise ValueError(f"step must be > 0; got {step!r}")
 
     def project(self, X):
         """Clip to the box [lb, ub], then round to the grid if one is set."""
@@ -183,15 +184,17 @@ class PoisoningAttack:
 
 
 def _bounds(lb, ub, d):
-    lb = np.broadcast_to(np.asarray(lb, dtype=float), (d,)) if np.ndim(lb) == 0 else \
-        np.asarray(lb, dtype=float)
-    ub = np.broadcast_to(np.asarray(ub, dtype=float), (d,)) if np.ndim(ub) == 0 else \
-        np.asarray(ub, dtype=float)
+    """lb, ub as finite (d,) arrays, each given as a number or one bound per feature."""
+    out = []
     for name, b in (("lb", lb), ("ub", ub)):
+        b = np.asarray(b, dtype=float)
+        b = np.full(d, float(b)) if b.ndim == 0 else b
         if b.shape != (d,):
             raise ValueError(f"{name} must be a number or an array of shape ({d},), one bound "
                              f"per feature; got shape {b.shape}")
         _checks.finite(b, name)
+        out.append(b)
+    lb, ub = out
     if np.any(lb > ub):
         raise ValueError(f"lb must not exceed ub; lb > ub at feature(s) "
                          f"{np.flatnonzero(lb > ub).tolist()}")

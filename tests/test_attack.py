@@ -150,6 +150,8 @@ def test_evaluate_reports_per_class_errors():
     ({"gradient": bg.KKTGradient(), "model": bg.SoftmaxRegression(6, 2)}, "needs l2 > 0"),
     ({"grid": 0.0}, "grid must be a number > 0"),
     ({"step": -1.0}, "step must be > 0"),
+    ({"backtracks": -1}, r"backtracks \+ 1 must be an integer >= 1"),
+    ({"max_hypergradients": 0}, "max_hypergradients must be an integer >= 1"),
 ])
 def test_attack_rejects_bad_settings(kwargs, message):
     (X_tr, y_tr), (X_val, y_val), _ = _problem()
