@@ -41,3 +41,32 @@ def test_settings_reject_unknown_names():
         Settings(victim="forest")
     assert experiment.Case(TINY, 0.1, 0).id == experiment.Case(TINY, 0.1, 0).id
     assert experiment.Case(TINY, 0.1, 0).id != experiment.Case(TINY, 0.1, 1).id
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_bar_is_drawn_only_on_a_terminal(monkeypatch, tty):
+    from bgpoison.cli import Progress
+    stream = _Stream(tty)
+    monkeypatch.setattr("sys.stderr", stream)
+    progress = Progress(enabled=True)
+    for done in range(4):
+        progress(done, 3)
+    if tty:
+        assert "3/3 cases" in stream.text and stream.text.endswith("\n")
+        assert "[" + "#" * 30 + "]" in stream.text
+    else:
+        assert stream.text == ""
