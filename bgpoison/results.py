@@ -5,7 +5,6 @@ temporary file and ``os.replace``, so an interruption (Ctrl-C, a crash, a full d
 either the old file or the new one, never half a line. Rerunning an experiment skips the cases
 whose ``case`` id is already stored.
 """
-import csv
 import json
 import os
 import tempfile
@@ -114,8 +113,3 @@ def _cell(value):
     text = str(value)
     return f'"{text}"' if "," in text else text
 
-
-def read_summary(path):
-    """summary.csv back as a list of dicts of strings (for tests and users)."""
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
