@@ -77,6 +77,13 @@ class Settings:
                  if getattr(self, k) != getattr(default, k)]
         return f"{self.model}{victim} {self.objective}" + "".join(f", {e}" for e in extra)
 
+    @classmethod
+    def from_dict(cls, fields):
+        """Settings from ``dataclasses.asdict`` output after a JSON round trip (a results row's
+        "settings"): JSON lists become tuples again."""
+        return cls(**{k: tuple(map(tuple, v)) if k == "class_map" else
+                      (tuple(v) if isinstance(v, list) else v) for k, v in fields.items()})
+
     def id(self):
         """A short hash of every field: cases of one setting share it."""
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -122,13 +129,18 @@ def make_model(name, d, K, s):
             "mlp": lambda: bg.MLP(d, s.hidden, K, l2=s.l2)}[name]()
 
 
+def split_case(s, seed):
+    """(data, (train, val, test) split, rng): the split is a function of the seed alone; the
+    returned generator is the one the case's attack continues with."""
+    rng = np.random.default_rng(seed)
+    data = load_data(s)
+    return data, datasets.split(data.X, data.y, (s.n_train, s.n_val, s.n_test), rng=rng), rng
+
+
 def run_case(case):
     """Run one case and return its result row (a JSON-ready dict)."""
     s, start = case.settings, time.perf_counter()
-    rng = np.random.default_rng(case.seed)
-    data = load_data(s)
-    (X_tr, y_tr), (X_val, y_val), (X_te, y_te) = datasets.split(
-        data.X, data.y, (s.n_train, s.n_val, s.n_test), rng=rng)
+    data, ((X_tr, y_tr), (X_val, y_val), (X_te, y_te)), rng = split_case(s, case.seed)
     lb, ub = (0.0, 1.0) if s.dataset in ("digits", "blobs", "mnist") else datasets.bounds(X_tr)
     d, K = X_tr.shape[1], data.n_classes
     model, victim = make_model(s.model, d, K, s), make_model(s.victim or s.model, d, K, s)

@@ -71,13 +71,9 @@ def draw_figures(folder):
 def _boundary(path, row):
     """Re-create the case's split (it is a function of the seed) and retrain clean/poisoned."""
     import bgpoison as bg
-    from . import datasets, experiment, plots
-    s = experiment.Settings(**{k: tuple(map(tuple, v)) if k == "class_map" else
-                               (tuple(v) if isinstance(v, list) else v)
-                               for k, v in row["settings"].items()})
-    data = experiment.load_data(s)
-    (X_tr, y_tr), _, _ = datasets.split(data.X, data.y, (s.n_train, s.n_val, s.n_test),
-                                        rng=np.random.default_rng(row["seed"]))
+    from . import experiment, plots
+    s = experiment.Settings.from_dict(row["settings"])
+    data, ((X_tr, y_tr), _, _), _ = experiment.split_case(s, row["seed"])
     victim = experiment.make_model(s.victim or s.model, 2, data.n_classes, s)
     gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)
     X_c, y_c = np.array(row["X_c"]), np.array(row["y_c"])

@@ -70,3 +70,10 @@ def test_progress_bar_is_drawn_only_on_a_terminal(monkeypatch, tty):
         assert "[" + "#" * 30 + "]" in stream.text
     else:
         assert stream.text == ""
+
+
+def test_settings_survive_a_json_round_trip():
+    import dataclasses
+    import json
+    s = Settings(classes=(1, 7), class_map=((8, 3), (1, 7)), objective="specific")
+    assert Settings.from_dict(json.loads(json.dumps(dataclasses.asdict(s)))) == s
