@@ -61,7 +61,7 @@ def build_parser():
     s = Settings()
     g = run.add_argument_group("data")
     g.add_argument("--dataset", choices=experiment.DATASETS, default=s.dataset)
-    g.add_argument("--data-path", help="MNIST folder (IDX files) or CSV file")
+    g.add_argument("--data-path", help="MNIST folder of IDX files (default: the bundled 5,000-image sample) or CSV file")
     g.add_argument("--label-column", type=int, default=s.label_column, help="CSV label column")
     g.add_argument("--classes", type=_ints, help="keep these classes, e.g. 1,7")
     g.add_argument("--n-train", type=int, default=s.n_train)

