@@ -64,8 +64,9 @@ class TimeLimitExceeded(BaseException):
 class Grader:
     """A pytest plugin: a time limit per test, and the outcome of every test by task."""
 
-    def __init__(self, time_limit):
+    def __init__(self, time_limit, folder):
         self.time_limit = time_limit
+        self.folder = Path(folder).resolve()
         self.results = {task: [] for task in POINTS}      # task -> [(test id, passed, message)]
         self.timed_out = set()
 
@@ -111,12 +112,35 @@ class Grader:
     def pytest_fixture_setup(self, fixturedef, request):
         yield from self._limited(self.task_of(request.node))   # e.g. importing the submission
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = (yield).get_result()
+        if report.failed and call.excinfo is not None:
+            report.grader_message = self.describe(call.excinfo)
+
+    def describe(self, excinfo):
+        """A short failure message: the grader's own message, or the exception with the lines
+        of the submission's files it passed through (not the grader's or the library's)."""
+        value = excinfo.value
+        if isinstance(value, pytest.fail.Exception):
+            return str(value)
+        lines = []
+        for entry in excinfo.traceback:
+            path = Path(str(entry.path))
+            if path.parent.resolve() == self.folder and path.name not in ("grader_tests.py",
+                                                                          "grade.py"):
+                code = str(entry.statement).strip().splitlines()
+                lines.append(f"{path.name}:{entry.lineno + 1} in {entry.name}: "
+                             f"{code[0] if code else ''}")
+        return "\n".join(lines + [f"{type(value).__name__}: {value}"])
+
     def pytest_runtest_logreport(self, report):
         task = self.task_of(report)
         if task is None or not (report.when == "call" or report.failed):
             return
         name = report.nodeid.split("::", 1)[-1]
-        message = "" if report.passed else _short(report.longreprtext)
+        message = "" if report.passed else getattr(report, "grader_message",
+                                                      _short(report.longreprtext))
         entries = self.results[task]
         if entries and entries[-1][0] == name:           # a teardown error after the call
             entries[-1] = (name, entries[-1][1] and report.passed, entries[-1][2] or message)
@@ -134,8 +158,8 @@ def grade(folder, time_limit=10.0, tasks=None):
     """Grade ``folder`` in this process; print a report and a table; return the summary dict."""
     tasks = list(tasks or POINTS)
     os.environ["BGPOISON_COURSE_DIR"] = str(folder)
-    grader = Grader(time_limit)
-    args = [str(tests_file()), "-q", "--tb=short", "-p", "no:cacheprovider", "-m",
+    grader = Grader(time_limit, folder)
+    args = [str(tests_file()), "-q", "--tb=no", "-rN", "-p", "no:cacheprovider", "-m",
             " or ".join(tasks), "-W", "ignore::DeprecationWarning",
             f"--rootdir={tests_file().parent}"]
     start = time.perf_counter()
@@ -157,6 +181,11 @@ def grade(folder, time_limit=10.0, tasks=None):
 
 
 def print_summary(summary):
+    for task, row in summary["tasks"].items():
+        if row["failures"]:
+            print(f"\n---- {task}: {row['total'] - row['passed']} of {row['total']} tests failed")
+        for failure in row["failures"]:
+            print(f"{failure['test']}\n    " + failure["message"].replace("\n", "\n    "))
     print(f"\ngraded folder: {summary['folder']}  (files: {', '.join(summary['files'])})")
     print(f"{'task':20} {'tests passed':>12}  result  points")
     for task, row in summary["tasks"].items():
