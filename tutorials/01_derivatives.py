@@ -142,13 +142,17 @@ print(f"Hessian-vector product: checker passed, worst error {worst:.2g} of its t
 #
 #     g(X) = (1/n) sum_i (s_i - y_i) (x_i^T V + c) + l2 <W, V>
 #
-# Row x_i appears twice in term i: inside s_i (through z_i, so d s_i / d x_i = s_i (1 - s_i) W) and
-# in the factor x_i^T V. The product rule gives one term for each:
+# Row x_i appears twice in term i: inside s_i (through z_i) and in the factor x_i^T V. The product
+# rule gives one term for each. In a reverse pass only the poisoning rows are needed. (Course
+# version: the next cell is the exercise.)
+### BEGIN HINT
+#
+# With d s_i / d x_i = s_i (1 - s_i) W:
 #
 #     d g / d x_i = (1/n) [ s_i (1 - s_i) (x_i^T V + c) W  +  (s_i - y_i) V ]        (d,) per row
 #
-# Stacked over rows that is R{s - y} W^T / n + (s - y) V^T / n, of shape (n, d). In a reverse pass
-# only the poisoning rows are needed. (Course version: this cell is the exercise.)
+# Stacked over rows that is R{s - y} W^T / n + (s - y) V^T / n, of shape (n, d).
+### END HINT
 
 
 # %%
@@ -197,6 +201,7 @@ print(inspect.getsource(LinearModel.r_backward))
 worst = gradcheck.check_model(model, w, X, y, rng=rng)
 print(f"gradcheck.check_model(LogisticRegression): passed, worst error {worst:.2g} of tolerance")
 
+### BEGIN HINT
 # %% [markdown]
 # ## What a wrong derivative looks like
 #
@@ -220,6 +225,7 @@ try:
     raise RuntimeError("the checker should have rejected mixed_missing_term")
 except AssertionError as err:
     print("AssertionError:", err)
+### END HINT
 
 # %% [markdown]
 # ## Why central differences, and which eps

@@ -98,9 +98,10 @@ formulas yourself: code that calls the library's models (`bg.LogisticRegression`
 {level_note}
 ## Set-up
 
-Python 3.10 or later, and the `bgpoison` package with its test tools (your teacher tells you
-where to get it; from a copy of the repository: `pip install "./bgpoison[test]"`, or
-`pip install -e ".[test]"` inside it). Work in this folder.
+Python 3.10 or later, and the `bgpoison` package with its test tools: your teacher tells you
+where to get it; from a copy of its repository, `pip install -e "PATH/TO/REPOSITORY[test]"`
+(add `,notebooks` inside the brackets to run the tutorials as notebooks). Work in this folder:
+`python` must find `logistic.py` and `reverse_loop.py` next to it.
 
 ## Check your code yourself
 
@@ -142,8 +143,9 @@ the `.ipynb` in Jupyter. A tutorial stops at the cell you have not written yet.
 LEVEL_NOTES = {
     "guided": "",
     "hard": "\nAt this level the exercise files state what to compute but not the formulas, and\n"
-            "the tutorials do not print the library's code: derive everything from the loss\n"
-            "(tutorial 01 shows how for the gradient and the Hessian-vector product).\n",
+            "the tutorials neither print the library's code nor state the mixed product:\n"
+            "derive everything from the loss (tutorial 01 shows how for the gradient and the\n"
+            "Hessian-vector product).\n",
 }
 TUTORIAL_TASKS = {
     "01_derivatives.py": "the mixed product d/dX <grad_w L, v> by hand (`mixed_by_hand`)",
