@@ -273,7 +273,8 @@ for name, style, marker in (("stored", "k-", "o"), ("checkpoint", "C2-", "s"),
                             ("paper", "C3--", "^"), ("fixed-point", "C0:", "v")):
     ax_mem.loglog(horizons, held[name], style, marker=marker, ms=8, mfc="none", mew=1.5,
                   label=name)
-ax_mem.loglog(horizons, exact_held, "C1-.", marker="D", ms=6, label="exact (momentum 0.9): 2 + buffer")
+ax_mem.loglog(horizons, exact_held, "C1-.", marker="D", ms=6,
+              label="exact (momentum 0.9): 2 + buffer")
 ax_mem.set_xlabel("T (training steps)")
 ax_mem.set_ylabel("parameter vectors held (64-bit words per parameter)")
 ax_mem.set_title("memory of the reverse pass")

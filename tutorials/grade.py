@@ -2,7 +2,7 @@
 
     python tutorials/grade.py SUBMISSION_DIR                 one student: a report and a table
     python tutorials/grade.py --batch SUBMISSIONS_DIR --csv grades.csv
-                                                             one folder per student, one CSV row each
+                                                   one folder per student, one CSV row each
 
 A submission folder holds the student's ``logistic.py`` and ``reverse_loop.py`` (the files that
 ``tutorials/make_exercises.py`` hands out, completed). The folder is a required argument: the
@@ -102,7 +102,7 @@ class Grader:
         task = self.task_of(item)
         if task in self.timed_out:
             pytest.fail("not run: an earlier test of this task hit the time limit",
-                                      pytrace=False)
+                        pytrace=False)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):

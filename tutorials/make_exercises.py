@@ -1,4 +1,4 @@
-"""Write the student handout (exercise files, exercise tutorials, grader, README) from the solutions.
+"""Write the student handout (exercises, exercise tutorials, grader, README) from the solutions.
 
     python tutorials/make_exercises.py [OUT_DIR] [--level guided|hard]
                                                      (default: tutorials/course/student/, guided)
