@@ -187,7 +187,7 @@ path = plots.error_curves(
     {name: dict(fractions=fractions, mean=e.mean(axis=0), std=e.std(axis=0))
      for name, e in errors.items()},
     title=f"Logistic regression, 2-D blobs, n = {N_TRAIN} ({N_SPLITS} splits)",
-    ylabel=f"test error (line: mean, band: ±1 std over {N_SPLITS} splits)")
+    ylabel="test error: mean (line) ± 1 std (band)")
 show(path)
 
 # %% [markdown]

@@ -148,7 +148,7 @@ path = plots.error_curves(
     {name: dict(fractions=fractions, mean=e.mean(axis=0), std=e.std(axis=0))
      for name, e in errors.items()},
     title=f"Softmax regression on digits, n = {N_TRAIN} ({N_SPLITS} split(s))",
-    ylabel=f"test error (line: mean, band: ±1 std over {N_SPLITS} split(s))")
+    ylabel="test error: mean (line) ± 1 std (band)")
 show(path)
 
 # %% [markdown]
