@@ -15,7 +15,8 @@ limit per task. The tests are in ``grader_tests.py`` (``tutorials/course/`` in t
 next to this file in a handout); they hold no solution code, so students may run this command on
 their own folder: ``python grade.py .``.
 
-Exit status: 0 when every graded task passed, 1 when one failed, 2 when nothing could be graded.
+Exit status: 0 when every graded task passed (with --batch: when the CSV was written), 1 when a
+task failed, 2 when nothing could be graded.
 """
 import argparse
 import csv
@@ -197,7 +198,7 @@ def print_summary(summary):
     print(f"{'total':20} {'':12}  {'':6}  {total}/{top}   ({summary['seconds']:.1f} s)")
 
 
-def grade_batch(root, csv_path, time_limit, jobs=1, student_timeout=300.0):
+def grade_batch(root, csv_path, time_limit, jobs=1, student_timeout=300.0, tasks=None):
     """Grade every sub-folder of ``root`` in its own process; write one CSV row per student and
     each student's full report to ``<csv stem>_reports/<student>.txt``. Returns the rows."""
     students = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -212,6 +213,8 @@ def grade_batch(root, csv_path, time_limit, jobs=1, student_timeout=300.0):
             out = Path(tmp) / "summary.json"
             command = [sys.executable, str(Path(__file__).resolve()), str(student.resolve()),
                        "--time-limit", str(time_limit), "--json", str(out)]
+            for task in tasks or ():
+                command += ["--task", task]
             note = ""
             try:
                 run = subprocess.run(command, capture_output=True, text=True,
@@ -225,15 +228,16 @@ def grade_batch(root, csv_path, time_limit, jobs=1, student_timeout=300.0):
         if summary is None:
             note = note or (log.strip().splitlines() or ["grading failed"])[-1]
         row = {"student": student.name}
-        for task in POINTS:
+        graded = list(tasks or POINTS)
+        for task in graded:
             info = (summary or {}).get("tasks", {}).get(task)
             row[task] = info["result"] if info else "FAIL"
             row[f"{task}_tests"] = f"{info['passed']}/{info['total']}" if info else "0/0"
             row[f"{task}_points"] = info["points"] if info else 0
-        row["total_points"] = sum(row[f"{task}_points"] for task in POINTS)
-        row["max_points"] = sum(POINTS.values())
+        row["total_points"] = sum(row[f"{task}_points"] for task in graded)
+        row["max_points"] = sum(POINTS[task] for task in graded)
         row["note"] = note
-        print(f"  {student.name:24} " + " ".join(f"{row[t]:4}" for t in POINTS)
+        print(f"  {student.name:24} " + " ".join(f"{row[t]:4}" for t in graded)
               + f"  {row['total_points']}/{row['max_points']} {note}")
         return row
 
@@ -269,7 +273,7 @@ def main(argv=None):
         print(f"grade.py: {folder} is not a folder: nothing graded", file=sys.stderr)
         return 2
     if args.batch:
-        grade_batch(folder, args.csv, args.time_limit, args.jobs)
+        grade_batch(folder, args.csv, args.time_limit, args.jobs, tasks=args.task)
         return 0
     if not exercise_files(folder):
         inside = [p.name for p in folder.iterdir() if p.is_dir() and exercise_files(p)]

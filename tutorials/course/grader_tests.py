@@ -105,9 +105,12 @@ def compare(yours, reference, quantity, case, *, factors=None, only_w=None,
     ``factors``: {factor: meaning} for hints of the form yours = factor x reference;
     ``only_w``: (W slice, b slice) of a parameter vector, for the hint about the l2 term.
     """
-    yours = np.asarray(yours, dtype=float)
-    reference = np.asarray(reference, dtype=float)
     where = f"{quantity} [{case}]"
+    try:
+        yours = np.asarray(yours, dtype=float)
+    except (TypeError, ValueError):
+        pytest.fail(f"{where}: yours is not an array of numbers: {yours!r:.200}", pytrace=False)
+    reference = np.asarray(reference, dtype=float)
     if yours.shape != reference.shape:
         pytest.fail(f"{where}: yours has shape {yours.shape}, the reference {reference.shape}",
                     pytrace=False)
