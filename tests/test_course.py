@@ -1,293 +1,374 @@
-"""The grader of the course exercises (tutorials/course/), and tests of the exercise generator.
+"""Tests of the course material: the handout generator, and the grader on known submissions.
 
-Grade a folder of student files one task at a time, e.g.
-
-    BGPOISON_COURSE_DIR=path/to/student python -m pytest -m task_hvp tests/test_course.py
-
-The folder holds the files written by ``tutorials/make_exercises.py`` (``logistic.py``,
-``reverse_loop.py``) with the student's code filled in. Without the variable the grader checks the
-solutions (``tutorials/course/*_solution.py``), so the normal test run proves that the solutions
-pass. Each task is a class with one marker; its tests compare the student's code with central
-finite differences (``bgpoison.gradcheck``) and with the library's own results.
+The grader (``tutorials/grade.py`` running ``tutorials/course/grader_tests.py``) is checked from
+the outside, as a teacher uses it: one batch run over a folder of made-up students (the
+solutions, an equivalent rewrite of them, the stubs, folders with planted mistakes, a submission
+that delegates to the library, one with an infinite loop) and the CSV it writes. The planted
+mistakes contain solution code, so they live here, in the teacher's tests, and never in the
+handout.
 """
+import csv
 import importlib.util
 import os
+import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ElementTree
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import bgpoison as bg
-from bgpoison import gradcheck
-
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = ROOT / "tutorials" / "course"
-COURSE_DIR = Path(os.environ.get("BGPOISON_COURSE_DIR", SOLUTIONS))
-TASK_CLASSES = {"task_grad": "TestGrad", "task_hvp": "TestHvp",
-                "task_reverse_loop": "TestReverseLoop"}
+TUTORIALS = ROOT / "tutorials"
+SOLUTIONS = TUTORIALS / "course"
+TASKS = ("task_grad", "task_hvp", "task_reverse_loop")
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
 
 
-def load(name, directory=COURSE_DIR):
-    """Module ``name`` from ``directory``: the student's NAME.py, else the teacher's
-    NAME_solution.py."""
-    for stem in (name, f"{name}_solution"):
-        path = Path(directory) / f"{stem}.py"
-        if path.is_file():
-            module_name = f"course_{stem}_{len(sys.modules)}"       # a fresh name per load
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module                     # dataclasses look it up
-            spec.loader.exec_module(module)
-            return module
-    pytest.fail(f"neither {name}.py nor {name}_solution.py in {directory} "
-                f"(set BGPOISON_COURSE_DIR to the folder with your files)")
-
-
-@pytest.fixture(scope="module")
-def logistic():
-    return load("logistic")
-
-
-@pytest.fixture(scope="module")
-def reverse_loop():
-    return load("reverse_loop")
-
-
-# (n rows, d features, l2, weight scale, seed); scale 4 saturates some sigmoids, n = 1 is legal
-CASES = [(6, 3, 0.0, 0.5, 0), (6, 3, 0.3, 0.5, 1), (1, 2, 0.1, 1.0, 2), (12, 5, 0.01, 4.0, 3)]
-
-
-def problem(n, d, l2, scale, seed, student_module):
-    """(student model, library model, w, X, y, rng) for one case."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = rng.integers(0, 2, n)
-    w = scale * rng.standard_normal(d + 1)
-    return (student_module.LogisticRegression(d, l2=l2), bg.LogisticRegression(d, l2=l2),
-            w, X, y, rng)
-
-
-# Student and library evaluate the same formulas; only the order of floating-point operations
-# may differ, so they agree to a few ulps of the largest entry.
-CLOSE = dict(rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.task_grad
-class TestGrad:
-    @pytest.mark.parametrize("case", CASES)
-    def test_gradient_matches_finite_differences_of_the_loss(self, logistic, case):
-        student, library, w, X, y, rng = problem(*case, logistic)
-        gradcheck.check_gradient(lambda w_: library.loss(w_, X, y),
-                                 lambda w_: student.grad_w(w_, X, y), w, rng=rng,
-                                 name="LogisticRegression.backward", arg="w")
-
-    @pytest.mark.parametrize("case", CASES)
-    def test_gradient_equals_the_library(self, logistic, case):
-        student, library, w, X, y, _ = problem(*case, logistic)
-        np.testing.assert_allclose(student.grad_w(w, X, y), library.grad_w(w, X, y), **CLOSE)
-
-    def test_training_with_your_gradient_follows_the_library(self, logistic):
-        student, library, w, X, y, _ = problem(12, 5, 0.01, 0.5, 4, logistic)
-        gd = bg.GradientDescent(lr=0.5, n_steps=50)
-        np.testing.assert_allclose(gd.run(student, w, X, y), gd.run(library, w, X, y),
-                                   rtol=1e-10, atol=1e-12)   # 50 steps: round-off may compound
-
-
-@pytest.mark.task_hvp
-class TestHvp:
-    @pytest.mark.parametrize("case", CASES)
-    def test_hvp_ww_matches_finite_differences_of_the_gradient(self, logistic, case):
-        student, library, w, X, y, rng = problem(*case, logistic)
-        gradcheck.check_directional(lambda w_: library.grad_w(w_, X, y),
-                                    lambda u: student.hvp_ww(w, X, y, u), w, rng=rng,
-                                    name="LogisticRegression.r_backward (H_ww v)", arg="w")
-
-    @pytest.mark.parametrize("case", CASES)
-    def test_hvp_xw_matches_finite_differences_in_X(self, logistic, case):
-        student, library, w, X, y, rng = problem(*case, logistic)
-        v = rng.standard_normal(library.n_params)
-        gradcheck.check_gradient(lambda X_: library.grad_w(w, X_, y) @ v,
-                                 lambda X_: student.hvp_xw(w, X_, y, v), X, rng=rng,
-                                 name="LogisticRegression.r_backward (H_xw v)", arg="X")
-
-    @pytest.mark.parametrize("case", CASES)
-    def test_products_equal_the_library(self, logistic, case):
-        student, library, w, X, y, rng = problem(*case, logistic)
-        v = rng.standard_normal(library.n_params)
-        np.testing.assert_allclose(student.hvp_ww(w, X, y, v), library.hvp_ww(w, X, y, v),
-                                   **CLOSE)
-        np.testing.assert_allclose(student.hvp_xw(w, X, y, v), library.hvp_xw(w, X, y, v),
-                                   **CLOSE)
-
-    @pytest.mark.parametrize("rows", [slice(4, None), np.array([0, 2]), slice(0, 0)],
-                             ids=["last rows", "index array", "no rows"])
-    def test_rows_selects_samples_and_keeps_the_mean_over_all_rows(self, logistic, rows):
-        student, library, w, X, y, rng = problem(6, 3, 0.3, 0.5, 5, logistic)
-        v = rng.standard_normal(library.n_params)
-        T = student.targets(y)
-        Hv, dX_rows = student.r_backward(w, X, T, student.forward(w, X), v, rows)
-        np.testing.assert_allclose(Hv, library.hvp_ww(w, X, y, v), **CLOSE)
-        assert dX_rows.shape == X[rows].shape
-        np.testing.assert_allclose(dX_rows, library.hvp_xw(w, X, y, v)[rows], **CLOSE)
-
-
-def poisoning_problem(model, seed=0, n=12, m=2, n_val=8, n_steps=15):
-    """A small attack problem: (gd, w0, X_tr, y_tr, X_c, y_c, objective, rng)."""
-    rng = np.random.default_rng(seed)
-    d, K = model.n_features, model.n_classes
-    X_tr, X_c, X_val = (rng.standard_normal((k, d)) for k in (n, m, n_val))
-    y_tr, y_c, y_val = (rng.integers(0, K, k) for k in (n, m, n_val))
-    w0 = 0.3 * rng.standard_normal(model.n_params)
-    gd = bg.GradientDescent(lr=0.2, n_steps=n_steps)
-    return gd, w0, X_tr, y_tr, X_c, y_c, bg.ErrorGeneric(X_val, y_val), rng
-
-
-MODELS = {"logistic": bg.LogisticRegression(3, l2=0.05),
-          "softmax": bg.SoftmaxRegression(3, 3, l2=0.05),
-          "mlp": bg.MLP(3, 4, 3, l2=0.05)}
-
-
-@pytest.mark.task_reverse_loop
-class TestReverseLoop:
-    @pytest.mark.parametrize("name", MODELS)
-    def test_equals_the_library_back_gradient(self, reverse_loop, name):
-        model = MODELS[name]
-        gd, w0, X_tr, y_tr, X_c, y_c, objective, _ = poisoning_problem(model)
-        dX_c, dw0 = reverse_loop.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
-        expected = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective,
-                                    reversal="stored")
-        # same products, same order of summation up to a few ulps per step
-        np.testing.assert_allclose(dX_c, expected.grad, rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(dw0, expected.grad_w0, rtol=1e-10, atol=1e-14)
-
-    @pytest.mark.parametrize("name", MODELS)
-    def test_matches_finite_differences_of_the_whole_training_run(self, reverse_loop, name):
-        model = MODELS[name]
-        gd, w0, X_tr, y_tr, X_c, y_c, objective, rng = poisoning_problem(model, seed=1)
-        dX_c, dw0 = reverse_loop.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
-        y = np.concatenate([y_tr, y_c])
-
-        def A(X_c_, w0_=w0):
-            return objective.value(model, gd.run(model, w0_, np.vstack([X_tr, X_c_]), y))
-        gradcheck.check_gradient(A, lambda _: dX_c, X_c, rng=rng, name="reverse_loop", arg="X_c")
-        gradcheck.check_gradient(lambda w0_: A(X_c, w0_), lambda _: dw0, w0, rng=rng,
-                                 name="reverse_loop", arg="w0")
-
-    def test_one_step_is_the_chain_rule(self, reverse_loop):
-        model = MODELS["logistic"]
-        gd, w0, X_tr, y_tr, X_c, y_c, objective, rng = poisoning_problem(model, n_steps=1)
-        X, y = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
-        dw1 = rng.standard_normal(model.n_params)
-        dw1_before = dw1.copy()
-        dX_c, dw0 = reverse_loop.reverse_loop(model, gd.lr, [w0, gd.run(model, w0, X, y)], X,
-                                              model.targets(y), slice(len(y_tr), None), dw1)
-        np.testing.assert_array_equal(dw1, dw1_before)        # the caller's dw is untouched
-        np.testing.assert_allclose(dX_c, -gd.lr * model.hvp_xw(w0, X, y, dw1)[len(y_tr):],
-                                   **CLOSE)
-        np.testing.assert_allclose(dw0, dw1 - gd.lr * model.hvp_ww(w0, X, y, dw1), **CLOSE)
-
-
-# ---- the exercise generator, and the grader on its output ------------------------------------
-
-def make_exercises():
-    spec = importlib.util.spec_from_file_location("make_exercises",
-                                                  ROOT / "tutorials" / "make_exercises.py")
+def _module(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def test_strip_solutions_replaces_each_block_with_an_indented_stub():
-    tool = make_exercises()
+@pytest.fixture(scope="module")
+def tool():
+    return _module(TUTORIALS / "make_exercises.py", "make_exercises_under_test")
+
+
+@pytest.fixture(scope="module")
+def grade():
+    return _module(TUTORIALS / "grade.py", "grade_under_test")
+
+
+# ---- the handout generator ---------------------------------------------------------------------
+
+def test_strip_solutions_replaces_each_block_with_an_indented_stub(tool):
     text = ("def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n"
             "    ### END SOLUTION\n\n### BEGIN SOLUTION\nz = 2\n### END SOLUTION\nprint(z)\n")
     assert tool.strip_solutions(text) == (
         f"def f(x):\n    y = 1\n    {tool.STUB}\n\n{tool.STUB}\nprint(z)\n")
 
 
+def test_hint_blocks_are_kept_when_guided_and_removed_when_hard(tool):
+    text = "a = 1\n### BEGIN HINT\n# the formula\n### END HINT\nb = 2\n"
+    assert tool.strip_solutions(text, level="guided") == "a = 1\n# the formula\nb = 2\n"
+    assert tool.strip_solutions(text, level="hard") == "a = 1\nb = 2\n"
+    with pytest.raises(ValueError, match="level"):
+        tool.strip_solutions(text, level="easy")
+
+
 @pytest.mark.parametrize("text, problem", [
     ("### BEGIN SOLUTION\nx = 1\n", "never closed"),
     ("x = 1\n### END SOLUTION\n", "without a"),
     ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside the block"),
+    ("### BEGIN HINT\nx = 1\n### END SOLUTION\n", "without a"),
+    ("### BEGIN SOLUTION\n### BEGIN HINT\n### END HINT\n### END SOLUTION\n", "inside the block"),
 ])
-def test_strip_solutions_rejects_unmatched_markers(text, problem):
+def test_strip_solutions_rejects_unmatched_markers(tool, text, problem):
     with pytest.raises(ValueError, match=problem):
-        make_exercises().strip_solutions(text, source="lesson.py")
+        tool.strip_solutions(text, source="lesson.py")
 
 
-def test_student_versions_have_no_solutions_and_still_import(tmp_path):
-    written = make_exercises().main([str(tmp_path)])
+def _blocks(text, begin, end):
+    """(lines inside the marked blocks, lines outside them) of ``text``, stripped."""
+    inside, outside, open_ = [], [], False
+    for line in text.splitlines():
+        marker = line.strip()
+        if marker in (begin, end):
+            open_ = marker == begin
+        elif marker.startswith("### "):
+            continue
+        else:
+            (inside if open_ else outside).append(line.strip())
+    return inside, outside
+
+
+def _secret_lines(tool, begin, end):
+    """Lines of the marked blocks of every source that the source does not also give away
+    outside them: the code part of each line (comments dropped), at least 8 characters long."""
+    secrets = set()
+    for path, _ in tool.sources():
+        inside, outside = _blocks(path.read_text(), begin, end)
+        given = "\n".join(outside)
+        for line in inside:
+            code = line.split("  #")[0].strip()
+            if len(code) >= 8 and not code.startswith("#") and code not in given:
+                secrets.add(code)
+    return secrets
+
+
+@pytest.mark.parametrize("level", ["guided", "hard"])
+def test_the_handout_contains_no_solution_code(tool, tmp_path, level):
+    written = tool.main([str(tmp_path), "--level", level])
     names = {path.name for path in written}
-    assert {"logistic.py", "reverse_loop.py"} <= names
+    assert {"logistic.py", "reverse_loop.py", "01_derivatives.py", "03_back_gradient.py",
+            "grade.py", "grader_tests.py", "README.md"} <= names
+    secrets = _secret_lines(tool, tool.BEGIN, tool.END)
+    assert len(secrets) >= 15, secrets                       # the search has something to find
+    hints = _secret_lines(tool, tool.HINT_BEGIN, tool.HINT_END)
+    assert any("getsource" in line for line in hints), "the source-printing cells are hints"
     for path in written:
         text = path.read_text()
-        assert "SOLUTION" not in text and "NotImplementedError" in text
-        compile(text, str(path), "exec")                       # tutorials too: valid Python
-    for name in ("logistic", "reverse_loop"):
-        module = load(name, tmp_path)                 # imports: the stubs raise only when called
-        assert Path(module.__file__) == tmp_path / f"{name}.py"
-    model = load("logistic", tmp_path).LogisticRegression(2)
+        assert "### BEGIN" not in text and "### END" not in text, path.name
+        if path.name not in ("grade.py", "grader_tests.py"):    # they accept NAME_solution.py
+            assert "_solution.py" not in text, f"{path.name} names a solution file"
+        leaked = [line for line in secrets if line in text]
+        assert not leaked, f"{path.name} contains solution code: {leaked}"
+        if level == "hard" and path.name not in ("grade.py", "grader_tests.py"):
+            leaked = [line for line in hints if line in text]
+            assert not leaked, f"{path.name} (hard level) contains hint lines: {leaked}"
+            assert "inspect.getsource" not in text, path.name
+        if path.suffix == ".py":
+            compile(text, str(path), "exec")                  # valid Python
+
+
+def test_the_guided_handout_keeps_the_formulas_and_the_hard_one_does_not(tool, tmp_path):
+    guided = tool.main([str(tmp_path / "guided")])
+    hard = tool.main([str(tmp_path / "hard"), "--level", "hard"])
+    formula = "H_xw v   = RdZ W^T + dZ V^T"
+    assert formula in (tmp_path / "guided" / "logistic.py").read_text()
+    assert formula not in (tmp_path / "hard" / "logistic.py").read_text()
+    assert "inspect.getsource(LinearModel.r_backward)" in \
+        (tmp_path / "guided" / "01_derivatives.py").read_text()
+    assert len(guided) == len(hard)
+
+
+def test_the_student_readme_says_how_to_set_up_check_and_run(tool, tmp_path):
+    tool.main([str(tmp_path), "--level", "hard"])
+    readme = (tmp_path / "README.md").read_text()
+    for needle in ("pip install", "gradcheck.check_model", "python grade.py .", "task_grad",
+                   "task_hvp", "task_reverse_loop", "01_derivatives.py", "03_back_gradient.py",
+                   "jupytext --to notebook", "hard level"):
+        assert needle in readme, needle
+
+
+def test_the_student_files_import_and_raise_where_work_is_missing(tool, tmp_path):
+    tool.main([str(tmp_path)])
+    module = _module(tmp_path / "logistic.py", "student_logistic_stub")
+    model = module.LogisticRegression(2)
     with pytest.raises(NotImplementedError):
         model.grad_w(np.zeros(3), np.ones((1, 2)), [1])
 
 
-def _grade(directory, report):
-    """Start the grader on ``directory`` in a subprocess, writing a JUnit report."""
-    # -m selects the task tests only, so the tests below (unmarked) cannot run themselves again
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m",
-               " or ".join(TASK_CLASSES), str(Path(__file__)), f"--junitxml={report}"]
-    env = {**os.environ, "BGPOISON_COURSE_DIR": str(directory)}
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+# ---- the grading command -------------------------------------------------------------------
+
+def test_grade_refuses_a_missing_or_empty_folder_and_never_grades_the_solutions(grade, tmp_path,
+                                                                                capsys):
+    assert grade.main([str(tmp_path / "no-such-folder")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert grade.main([str(tmp_path / "empty")]) == 2
+    assert "nothing graded" in capsys.readouterr().err
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    (tmp_path / "class" / "alice" / "logistic.py").write_text("")
+    assert grade.main([str(tmp_path / "class")]) == 2
+    assert "--batch" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        grade.main([])                                       # the folder is required
 
 
-def _outcomes(report):
-    """{test id: passed?} from a JUnit report."""
-    cases = ElementTree.parse(report).getroot().iter("testcase")
-    return {f"{case.get('classname')}::{case.get('name')}":
-            not any(child.tag in ("failure", "error") for child in case) for case in cases}
+def test_grader_tests_refuse_to_run_without_a_folder(tmp_path):
+    """Run directly by pytest, without grade.py: no variable, no grading (not the solutions)."""
+    env = {key: value for key, value in ENV.items() if key != "BGPOISON_COURSE_DIR"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(SOLUTIONS / "grader_tests.py"), "-k", "test_gradient_equals"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout
+    assert "BGPOISON_COURSE_DIR is not set" in run.stdout
 
 
-# One plausible mistake per task, planted in a copy of the solutions: (file, correct, wrong).
-MISTAKES = {
-    "task_grad": ("logistic", '"W": X.T @ dZ + self.l2 * W,', '"W": X.T @ dZ,'),   # no penalty
-    "task_hvp": ("logistic", 'dX_r = RdZ[rows] @ W.T + dZ_r @ q["W"].T',
-                 "dX_r = RdZ[rows] @ W.T"),               # x_i only through the sigmoid
-    "task_reverse_loop": ("reverse_loop", "w_t = ws[t]\n", "w_t = ws[t + 1]\n"),  # at w_{t+1}
+# One plausible mistake per line, planted in a copy of the solutions:
+# (task, file, correct text, wrong text, a phrase the failure report should contain).
+MISTAKES = [
+    ("task_grad", "logistic", '"W": X.T @ dZ + self.l2 * W,', '"W": X.T @ dZ,',
+     "l2 penalty"),                                                        # no penalty
+    ("task_grad", "logistic", 'dZ = (acts["S"] - Y) / X.shape[0]',
+     'dZ = (Y - acts["S"]) / X.shape[0]', "a sign is flipped"),            # s - y reversed
+    ("task_grad", "logistic", 'dZ = (acts["S"] - Y) / X.shape[0]', 'dZ = (acts["S"] - Y)',
+     "the 1/n of the mean is missing"),                                    # sum, not mean
+    ("task_grad", "logistic", '"b": dZ.sum(axis=0)})', '"b": dZ.mean(axis=0)})',
+     "grad_w L"),                                                          # 1/n twice on b
+    ("task_grad", "logistic", '"W": X.T @ dZ + self.l2 * W,',
+     '"W": X.T @ dZ + 0.5 * self.l2 * W,', "l2 penalty"),                  # (l2/2) kept
+    ("task_hvp", "logistic", 'dX_r = RdZ[rows] @ W.T + dZ_r @ q["W"].T',
+     "dX_r = RdZ[rows] @ W.T", "H_xw v"),                                  # x_i in sigmoid only
+    ("task_hvp", "logistic", 'Hv = self.pack({"W": X.T @ RdZ + self.l2 * q["W"],',
+     'Hv = self.pack({"W": X.T @ RdZ,', "l2 penalty"),                     # no l2 V
+    ("task_hvp", "logistic", "dZ_r = (S[rows] - Y[rows]) / n ",
+     "dZ_r = (S[rows] - Y[rows]) / max(1, len(S[rows])) ", "rows="),       # 1/r, not 1/n
+    ("task_hvp", "logistic", "RdZ = S * (1.0 - S) * RZ / n", "RdZ = S * RZ / n",
+     "H_ww v"),                                                            # sigmoid' wrong
+    ("task_hvp", "logistic", "dX_r = RdZ[rows] @ W.T + dZ_r", "dX_r = RdZ[rows] @ W.T - dZ_r",
+     "H_xw v"),                                                            # sign of one term
+    ("task_hvp", "logistic", 'RZ = X @ q["W"] + q["b"]', 'RZ = X @ q["W"]',
+     "H_ww v"),                                                            # c forgotten
+    ("task_reverse_loop", "reverse_loop", "w_t = ws[t]\n", "w_t = ws[t + 1]\n",
+     "dX_c = dA/dX_c"),                                                    # products at w_{t+1}
+    ("task_reverse_loop", "reverse_loop", "dX_rows = dX_rows - lr * dX_t",
+     "dX_rows = dX_rows + lr * dX_t", "a sign is flipped"),
+    ("task_reverse_loop", "reverse_loop", "dw = dw - lr * Hdw", "dw -= lr * Hdw",
+     "in place"),                                                          # caller's dw changed
+    ("task_reverse_loop", "reverse_loop", "dX_rows = dX_rows - lr * dX_t",
+     "dX_rows = -lr * dX_t", "dX_c = dA/dX_c"),                            # no accumulation
+    ("task_reverse_loop", "reverse_loop", "for t in reversed(range(len(ws) - 1)):",
+     "for t in reversed(range(1, len(ws) - 1)):", "dX_c = dA/dX_c"),       # step 0 skipped
+    ("task_reverse_loop", "reverse_loop", "dX_rows = dX_rows - lr * dX_t",
+     "dX_rows = dX_rows - dX_t", "the factor eta is missing"),
+    ("task_reverse_loop", "reverse_loop", "dw = dw - lr * Hdw", "dw = -lr * Hdw",
+     "dw0 = dA/dw_0"),                                                     # identity part lost
+]
+
+# The same answers written differently: loops, outer products, a while loop.
+REWRITE = {
+    ("logistic", 0): '''
+        n = X.shape[0]
+        residual = (acts["S"] - Y)[:, 0]                                     # (n,)
+        grad_W = sum(r_i * x_i for r_i, x_i in zip(residual, X)) / n
+        grad_W = grad_W + self.l2 * self.unpack(w)["W"][:, 0]
+        return np.append(grad_W, residual.sum() / n)
+''',
+    ("logistic", 1): '''
+        n = len(X)
+        p, q = self.unpack(w), self.unpack(v)
+        s = acts["S"][:, 0]
+        curvature = s * (1 - s) * (X @ q["W"][:, 0] + q["b"][0]) / n       # (n,)
+        Hv = np.concatenate([X.T @ curvature + self.l2 * q["W"][:, 0], [curvature.sum()]])
+        residual = (s - Y[:, 0]) / n
+        index = np.arange(n)[rows]
+        dX = np.outer(curvature[index], p["W"][:, 0]) + np.outer(residual[index], q["W"][:, 0])
+        return Hv, dX
+''',
+    ("reverse_loop", 0): '''
+    dX_rows = 0.0 * X[rows]
+    t = len(ws) - 1
+    while t > 0:
+        t -= 1
+        Hdw, dX_t = model.r_backward(ws[t], X, Y, model.forward(ws[t], X), dw, rows)
+        dX_rows = dX_rows + (-lr) * dX_t
+        dw = dw + (-lr) * Hdw
+    return dX_rows, dw
+''',
 }
+DELEGATE = {
+    ("logistic", 0): "\n        return bg.LogisticRegression(self.n_features, l2=self.l2)"
+                     ".backward(w, X, Y, acts)\n",
+    ("logistic", 1): "\n        return bg.LogisticRegression(self.n_features, l2=self.l2)"
+                     ".r_backward(w, X, Y, acts, v, rows)\n",
+}
+LOOP = {("logistic", 0): "\n        while True:\n            pass\n"}
+BLOCK = re.compile(r"\n[ \t]*### BEGIN SOLUTION\n.*?\n[ \t]*### END SOLUTION\n", re.S)
 
 
-def _plant_mistakes(directory):
-    directory.mkdir()
+def _student(folder, replace=None, blocks=None):
+    """A student folder from the solutions, with text replaced ({file: [(correct, wrong)]})
+    or whole solution blocks replaced ({(file, index): code})."""
+    folder.mkdir(parents=True)
     for name in ("logistic", "reverse_loop"):
         text = (SOLUTIONS / f"{name}_solution.py").read_text()
-        for source, correct, wrong in MISTAKES.values():
-            if source == name:
-                assert text.count(correct) == 1, f"{correct!r} not found in {name}_solution.py"
-                text = text.replace(correct, wrong)
-        (directory / f"{name}.py").write_text(text)
+        for correct, wrong in (replace or {}).get(name, []):
+            assert text.count(correct) == 1, f"{correct!r} not found once in {name}_solution.py"
+            text = text.replace(correct, wrong)
+        if blocks:
+            found = iter(range(100))
+            text = BLOCK.sub(lambda m, name=name: blocks.get((name, next(found)), m.group(0)),
+                             text)
+        (folder / f"{name}.py").write_text(text)
 
 
-def test_grader_fails_the_stubs_catches_planted_mistakes_and_passes_the_solutions(tmp_path):
-    make_exercises().main([str(tmp_path / "stubs")])
-    _plant_mistakes(tmp_path / "mistakes")
-    folders = {"stubs": tmp_path / "stubs", "mistakes": tmp_path / "mistakes",
-               "solutions": SOLUTIONS}
-    runs = {name: _grade(folder, tmp_path / f"{name}.xml") for name, folder in folders.items()}
-    output = {name: run.communicate(timeout=300)[0] for name, run in runs.items()}
-    outcomes = {name: _outcomes(tmp_path / f"{name}.xml") for name in runs}
-    assert runs["solutions"].returncode == 0, output["solutions"]
-    assert all(outcomes["solutions"].values())
-    for name in ("stubs", "mistakes"):
-        assert runs[name].returncode == 1, output[name]              # 1: some tests failed
-        assert set(outcomes[name]) == set(outcomes["solutions"])
-    for task, cls in TASK_CLASSES.items():
-        graded = [test for test in outcomes["stubs"] if f".{cls}::" in test]
-        assert graded, f"no tests selected for {task}"
-        assert not any(outcomes["stubs"][test] for test in graded), \
-            f"{task}: a test passes on the stub"
-        assert not all(outcomes["mistakes"][test] for test in graded), \
-            f"{task}: the planted mistake {MISTAKES[task][2]!r} passes every test"
+def _planted_folders():
+    """Folders of at most one mistake per task: mistake k of every task goes into folder k."""
+    by_task = {task: [m for m in MISTAKES if m[0] == task] for task in TASKS}
+    folders = []
+    for k in range(max(len(ms) for ms in by_task.values())):
+        chosen = [ms[k] for ms in by_task.values() if k < len(ms)]
+        folders.append((f"mistakes_{k}", chosen))
+    return folders
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, tool):
+    """One batch run of grade.py over all the made-up students: (rows by student, reports
+    folder, seconds, planted folders)."""
+    root = tmp_path_factory.mktemp("class")
+    tool.main([str(root / "stubs")])
+    _student(root / "solutions")
+    _student(root / "rewrite", blocks=REWRITE)
+    _student(root / "delegates", blocks=DELEGATE)
+    _student(root / "infinite_loop", blocks=LOOP)
+    planted = _planted_folders()
+    for name, mistakes in planted:
+        replace = {}
+        for _, file, correct, wrong, _ in mistakes:
+            replace.setdefault(file, []).append((correct, wrong))
+        _student(root / name, replace=replace)
+    out = tmp_path_factory.mktemp("grades") / "grades.csv"
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, str(TUTORIALS / "grade.py"), "--batch", str(root),
+                          "--csv", str(out), "--time-limit", "2", "--jobs", "2"],
+                         env=ENV, capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - start
+    assert run.returncode == 0, run.stdout + run.stderr
+    with open(out, newline="") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    return rows, out.with_name("grades_reports"), seconds, planted
+
+
+def test_batch_writes_one_row_per_student_and_one_column_per_task(batch):
+    rows, reports, _, planted = batch
+    assert set(rows) == {"stubs", "solutions", "rewrite", "delegates", "infinite_loop"} | {
+        name for name, _ in planted}
+    for row in rows.values():
+        assert {*TASKS, *(f"{t}_points" for t in TASKS), "total_points"} <= set(row)
+        assert (reports / f"{row['student']}.txt").is_file()
+
+
+def test_the_solutions_and_a_rewrite_of_them_pass_every_task(batch):
+    rows, reports, _, _ = batch
+    for student in ("solutions", "rewrite"):
+        assert all(rows[student][task] == "PASS" for task in TASKS), rows[student]
+        assert rows[student]["total_points"] == rows[student]["max_points"]
+    report = (reports / "rewrite.txt").read_text()
+    assert "grading folder:" in report and "rewrite" in report   # it names what it graded
+
+
+def test_the_stubs_fail_every_task(batch):
+    rows, _, _, _ = batch
+    assert all(rows["stubs"][task] == "FAIL" for task in TASKS)
+    assert rows["stubs"]["total_points"] == "0"
+
+
+def test_every_planted_mistake_fails_its_task_only_with_a_telling_report(batch):
+    rows, reports, _, planted = batch
+    assert sum(len(mistakes) for _, mistakes in planted) == len(MISTAKES) >= 18
+    for name, mistakes in planted:
+        report = (reports / f"{name}.txt").read_text()
+        failing = {task for task, *_ in mistakes}
+        for task in TASKS:
+            expected = "FAIL" if task in failing else "PASS"
+            assert rows[name][task] == expected, (name, task, mistakes)
+        for task, _, _, wrong, phrase in mistakes:
+            assert phrase in report, f"{name}: no {phrase!r} in the report for {wrong!r}"
+        assert re.search(r"\[n=\d+, d=\d+, l2=[\d.]+", report) or "T=" in report
+
+
+def test_delegating_to_the_library_model_fails(batch):
+    rows, reports, _, _ = batch
+    assert rows["delegates"]["task_grad"] == "FAIL" and rows["delegates"]["task_hvp"] == "FAIL"
+    assert rows["delegates"]["task_reverse_loop"] == "PASS"
+    assert "calls the library's" in (reports / "delegates.txt").read_text()
+
+
+def test_an_infinite_loop_fails_its_task_within_the_time_limit(batch):
+    rows, reports, seconds, _ = batch
+    assert rows["infinite_loop"]["task_grad"] == "FAIL"
+    assert rows["infinite_loop"]["task_hvp"] == "PASS"
+    assert rows["infinite_loop"]["task_reverse_loop"] == "PASS"
+    report = (reports / "infinite_loop.txt").read_text()
+    assert "time limit of 2 s" in report and "logistic.py" in report   # where it was stopped
+    assert "(time limit hit)" in report
+    assert seconds < 120                                # one 2 s limit, not one per test

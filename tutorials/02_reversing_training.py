@@ -41,6 +41,14 @@ HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # note
 OUT = Path(os.environ.get("BGPOISON_TUTORIAL_OUT", HERE / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 
+
+def show(path):
+    """Say where a figure was saved; in a Jupyter notebook, also display it inline."""
+    print(f"saved {path}")
+    if "ipykernel" in sys.modules:
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
+
 # %% [markdown]
 # ## The problem
 #
@@ -54,7 +62,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 data = datasets.digits(classes=(1, 7))
 (X, y), _, _ = datasets.split(data.X, data.y, (100, 0, 0), rng=0)
 model = bg.LogisticRegression(n_features=64, l2=0.01)
-T_targets = model.targets(y)                    # labels as the model's float targets, (n, 1)
+Y = model.targets(y)                            # labels as the model's float targets, (n, 1)
 w0 = model.init_params(rng=None)                # zeros: the model is convex
 L_smooth = smoothness(model, w0, X, y, np.random.default_rng(0))
 n_steps = 80 if FAST else 200
@@ -80,7 +88,7 @@ def true_path(gd):
 
 def reversal_errors(name, gd, path):
     """max |w_t - true w_t| for t = 0..T-1 as recovered by reversal ``name``; NaN if it fails."""
-    reversal = REVERSALS[name](model, gd, X, T_targets)
+    reversal = REVERSALS[name](model, gd, X, Y)
     reversal.forward(w0)
     errors = np.full(gd.n_steps, np.nan)
     try:
@@ -116,18 +124,24 @@ for c, (gd, path, errors) in runs.items():
 # by the same factor, so it *expands*: a deviation of size delta at w_{t+1} becomes
 # delta / (1 - eta lambda) at w_t. Every reversed step makes a small error (for `paper`,
 # O(eta^2) because it uses the gradient at the wrong end; for `fixed-point`, a rounding error of
-# about machine epsilon), and every later step back amplifies it. Over the run, round-off alone
-# grows by up to
+# about machine epsilon), and every later step back amplifies it. An error made at the first
+# step back, along the stiffest direction, has grown by the time the reverse pass reaches w_t by
 #
 #     prod_{s=t}^{T-1} 1 / (1 - eta lambda_max(w_s)),
 #
 # where lambda_max(w_s) is the largest Hessian eigenvalue at w_s. The dashed lines plot
-# eps_machine times that product, with lambda_max(w_s) from power iteration at every true w_s: the
-# fixed-point error follows it until the error is so large that the linear picture no longer holds.
+# eps_machine times that product, with lambda_max(w_s) from power iteration at every true w_s.
+# It is **not a bound**: it is the growth of one error of size eps_machine made at the first step
+# back, a reference slope. The real error starts larger (a rounding error is eps_machine times
+# |w|, and the fixed-point iteration stops a few ulps from its fixed point) and every step back
+# adds a new one, so the fixed-point curve can sit above the dashed line (here at
+# eta * L_smooth = 0.5 and 0.9; at 0.1 the roundings partly cancel and it ends below). What to
+# compare is the slope, which it follows until the error is so large that the linear picture no
+# longer holds.
 
 
 # %%
-def roundoff_envelope(gd, path):
+def roundoff_slope(gd, path):
     """eps * prod_{s=t}^{T-1} 1/(1 - eta lambda_max(w_s)) for t = 0..T-1."""
     lam = np.array([smoothness(model, w_s, X, y, np.random.default_rng(0), iters=30)
                     for w_s in path[:-1]])                        # (T,)
@@ -141,19 +155,19 @@ for ax, (c, (gd, path, errors)) in zip(axes, runs.items()):
     t = np.arange(n_steps)
     for name, style in (("paper", "C3-"), ("fixed-point", "C0-")):
         ax.semilogy(t, errors[name], style, label=name)
-    envelope = roundoff_envelope(gd, path)
-    ax.semilogy(t, envelope, "C0--", lw=1,
-                label=r"$\epsilon\,\prod_{s\geq t} 1/(1-\eta\lambda_{max})$")
+    slope = roundoff_slope(gd, path)
+    ax.semilogy(t, slope, "C0--", lw=1,
+                label=r"$\epsilon\,\prod_{s\geq t} 1/(1-\eta\lambda_{max})$ (reference slope)")
     ax.set_ylim(1e-17, 1e3)
     ax.set_title(f"eta * L_smooth = {c}")
     ax.set_xlabel("t (the reverse pass runs from right to left)")
     print(f"eta*L = {c}: fixed-point error at w_0 {errors['fixed-point'][0]:.1e}, "
-          f"round-off envelope at w_0 {envelope[0]:.1e}")
+          f"reference slope eps * prod at w_0 {slope[0]:.1e}")
 axes[0].set_ylabel("max |reconstructed w_t - true w_t|")
 axes[0].legend(loc="lower left", fontsize=8)
 fig.suptitle("stored and checkpoint: error exactly 0 (not drawn)")
 fig.savefig(OUT / "02_reversal_error.png", dpi=110)
-print(f"saved {OUT / '02_reversal_error.png'}")
+show(OUT / "02_reversal_error.png")
 
 # %% [markdown]
 # No float64 reversal of plain gradient descent can be exact in general: the information is
@@ -176,7 +190,7 @@ held = {name: [] for name in ("stored", "checkpoint", "paper", "fixed-point")}
 for T in horizons:
     gd = bg.GradientDescent(lr=lr, n_steps=T)
     for name in held:
-        reversal = REVERSALS[name](model, gd, X, T_targets)
+        reversal = REVERSALS[name](model, gd, X, Y)
         reversal.forward(w0)
         for _ in reversal.backward():                 # walk all the way back
             pass
@@ -213,12 +227,12 @@ def naive_momentum_reversal_errors(gd):
     """Train with momentum, then undo each step in float64; max |w_t - true w_t| per t."""
     path, w, v = [w0], w0, np.zeros_like(w0)
     for t in range(gd.n_steps):
-        w, v = gd.step(model, w, v, X, T_targets, t)
+        w, v = gd.step(model, w, v, X, Y, t)
         path.append(w)
     errors = np.zeros(gd.n_steps)
     for t in reversed(range(gd.n_steps)):
         w = w - gd.lr * v                                            # undo w_{t+1} = w_t + eta v
-        g = model.backward(w, X, T_targets, model.forward(w, X))     # g(w_t)
+        g = model.backward(w, X, Y, model.forward(w, X))     # g(w_t)
         v = (v + (1.0 - gd.momentum) * g) / gd.momentum              # undo v_{t+1} = gamma v_t ...
         errors[t] = np.max(np.abs(w - path[t]))
     return errors
@@ -226,7 +240,7 @@ def naive_momentum_reversal_errors(gd):
 
 def exact_reversal_errors(gd):
     """The same with ``bgpoison.exact.Exact``: compare with its own forward trajectory."""
-    reversal = Exact(model, gd, X, T_targets)
+    reversal = Exact(model, gd, X, Y)
     path = [w0]
     reversal.forward(w0, callback=lambda t, w_t: path.append(w_t))
     errors = np.zeros(gd.n_steps)
@@ -255,10 +269,12 @@ for gamma in GAMMAS:
 # %%
 fig = Figure(figsize=(12, 4.2), layout="constrained")
 ax_mem, ax_mom = fig.subplots(1, 2)
-for name, style in (("stored", "ko-"), ("checkpoint", "C2s-"), ("paper", "C3^-"),
-                    ("fixed-point", "C0v-")):
-    ax_mem.loglog(horizons, held[name], style, label=name)
-ax_mem.loglog(horizons, exact_held, "C1d--", label="exact (momentum 0.9): 2 + buffer")
+for name, style, marker in (("stored", "k-", "o"), ("checkpoint", "C2-", "s"),
+                            ("paper", "C3--", "^"), ("fixed-point", "C0:", "v")):
+    ax_mem.loglog(horizons, held[name], style, marker=marker, ms=8, mfc="none", mew=1.5,
+                  label=name)
+ax_mem.loglog(horizons, exact_held, "C1-.", marker="D", ms=6,
+              label="exact (momentum 0.9): 2 + buffer")
 ax_mem.set_xlabel("T (training steps)")
 ax_mem.set_ylabel("parameter vectors held (64-bit words per parameter)")
 ax_mem.set_title("memory of the reverse pass")
@@ -276,7 +292,7 @@ ax_mom.set_ylabel("max |reconstructed w_t - true w_t|")
 ax_mom.set_title("momentum: exact reversal has error 0 (not drawn)")
 ax_mom.legend(fontsize=8)
 fig.savefig(OUT / "02_memory_and_momentum.png", dpi=110)
-print(f"saved {OUT / '02_memory_and_momentum.png'}")
+show(OUT / "02_memory_and_momentum.png")
 
 # %% [markdown]
 # **What to take away.** Exact reversal costs memory: all T iterates (`stored`), about 2 sqrt(T)

@@ -45,6 +45,14 @@ OUT = Path(os.environ.get("BGPOISON_TUTORIAL_OUT", HERE / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 START = time.perf_counter()
 
+
+def show(path):
+    """Say where a figure was saved; in a Jupyter notebook, also display it inline."""
+    print(f"saved {path}")
+    if "ipykernel" in sys.modules:
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
+
 # %% [markdown]
 # ## Data, model and the clean baseline
 #
@@ -117,10 +125,13 @@ print(f"test error: clean {clean.test_error:.3f}, label flips only (the starting
 # %%
 path = plots.decision_boundary(
     OUT / "04_decision_boundary.png", model, clean.w, poisoned.w, X_tr, y_tr, result.X_c,
-    result.y_c, paths=paths, title="Logistic regression on 2-D blobs",
+    result.y_c, paths=paths,
+    title="Logistic regression on 2-D blobs. Dots: training points; stars: poisoning points "
+          "(colour: their label),\nlines: their paths from the start (small circle); black line: "
+          "decision boundary; dashed square: feasible box Φ = [0, 1]²",
     panel_titles=(f"clean: test error {clean.test_error:.1%}",
                   f"{N_POINTS} poisoning points: test error {poisoned.test_error:.1%}"))
-print(f"figure: {path}")
+show(path)
 on_edge = np.mean(np.any((result.X_c == 0) | (result.X_c == 1), axis=1))
 spread = max(np.ptp(result.X_c[result.y_c == k], axis=0).max() for k in set(result.y_c))
 print(f"{on_edge:.0%} of the poisoning points ended on the boundary of the box; points with the "
@@ -175,8 +186,9 @@ path = plots.error_curves(
     OUT / "04_error_vs_points.png",
     {name: dict(fractions=fractions, mean=e.mean(axis=0), std=e.std(axis=0))
      for name, e in errors.items()},
-    title=f"Logistic regression, 2-D blobs, n = {N_TRAIN} ({N_SPLITS} splits)")
-print(f"figure: {path}")
+    title=f"Logistic regression, 2-D blobs, n = {N_TRAIN} ({N_SPLITS} splits)",
+    ylabel="test error: mean (line) ± 1 std (band)")
+show(path)
 
 # %% [markdown]
 # ## What to take away

@@ -49,6 +49,14 @@ OUT = Path(os.environ.get("BGPOISON_TUTORIAL_OUT", HERE / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 START = time.perf_counter()
 
+
+def show(path):
+    """Say where a figure was saved; in a Jupyter notebook, also display it inline."""
+    print(f"saved {path}")
+    if "ipykernel" in sys.modules:
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
+
 # %% [markdown]
 # ## Data, model and the clean baseline
 #
@@ -139,8 +147,9 @@ path = plots.error_curves(
     OUT / "05_generic_error_vs_points.png",
     {name: dict(fractions=fractions, mean=e.mean(axis=0), std=e.std(axis=0))
      for name, e in errors.items()},
-    title=f"Softmax regression on digits, n = {N_TRAIN} ({N_SPLITS} split(s))")
-print(f"figure: {path}")
+    title=f"Softmax regression on digits, n = {N_TRAIN} ({N_SPLITS} split(s))",
+    ylabel="test error: mean (line) ± 1 std (band)")
+show(path)
 
 # %% [markdown]
 # For scale: on MNIST the paper reports the test error "almost doubling" with under 6% of
@@ -166,7 +175,8 @@ path = plots.poisoning_images(
     labels_after=generic_points.y_c,
     title=f"Error-generic poisoning points (split 0, {min(10, COUNTS[-1])} of {COUNTS[-1]})")
 moved = np.abs(generic_points.X_c - generic_points.X_c0).sum(axis=1)     # (m,) L1 per image
-print(f"figure: {path}\npixels at 0 or 1: {np.mean(np.isin(generic_points.X_c0, (0, 1))):.0%} "
+show(path)
+print(f"pixels at 0 or 1: {np.mean(np.isin(generic_points.X_c0, (0, 1))):.0%} "
       f"of the starting images, {np.mean(np.isin(generic_points.X_c, (0, 1))):.0%} of the "
       f"poisoning images; mean change {moved.mean():.1f} (L1, of 64 pixels)")
 
@@ -241,7 +251,7 @@ for name, filename in (("attack, 8<->3 (paper)", "05_specific_points_paper.png")
                                   labels_before=start, labels_after=r.y_c,
                                   title=f"Error-specific poisoning points, {name} "
                                         f"({min(10, M_SPECIFIC)} of {M_SPECIFIC})")
-    print(f"figure: {path}")
+    show(path)
 
 # %% [markdown]
 # ## What to take away

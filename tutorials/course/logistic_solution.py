@@ -1,6 +1,6 @@
 """Exercise: binary logistic regression's gradient and both Hessian products, written by hand.
 
-Two tasks, graded by ``tests/test_course.py`` (see tutorials/README.md):
+Two tasks, graded by ``grade.py`` (see README.md):
 
     task_grad   ``backward``:   grad_w L
     task_hvp    ``r_backward``: H_ww v, and the requested rows of H_xw v = d/dX <grad_w L, v>
@@ -8,20 +8,24 @@ Two tasks, graded by ``tests/test_course.py`` (see tutorials/README.md):
 The class is a ``bgpoison.Model``: the base class turns your building blocks into the public
 ``loss``, ``grad_w``, ``hvp_ww`` and ``hvp_xw`` (read bgpoison/models/base.py), so
 ``bgpoison.gradcheck.check_model`` can check your code and ``bgpoison.back_gradient`` can attack
-a model built on it. Parameters are the library's layout: w = (W (d, 1), b (1,)), flat.
+a model built on it. Parameters are the library's layout: w = (W (d, 1), b (1,)), flat. Write the
+formulas yourself: code that calls the library's models (``bg.LogisticRegression``) fails.
 
-With n rows, Z = X W + b (n, 1), S = sigmoid(Z), targets T = y as floats (n, 1):
+With n rows, Z = X W + b (n, 1), S = sigmoid(Z), targets Y = y as floats (n, 1):
 
-    L        = (1/n) sum_i [softplus(Z_i) - T_i Z_i] + (l2/2) ||W||^2
-    dZ       = (S - T) / n                                              (n, 1)
+    L        = (1/n) sum_i [softplus(Z_i) - Y_i Z_i] + (l2/2) ||W||^2
+
+Tutorial 01 derives the gradient and both products from L, with the R-operator
+R{.} = d/da .(w + a v) at a = 0 along a direction v = (V, c).
+### BEGIN HINT
+
+    dZ       = (S - Y) / n                                              (n, 1)
     grad_W L = X^T dZ + l2 W,           grad_b L = sum_i dZ_i
-
-Along a direction v = (V, c), with R{.} = d/da .(w + a v) at a = 0 (tutorial 01 derives these):
-
     RZ       = X V + c                                                  (n, 1)
     RdZ      = S (1 - S) RZ / n                                         (n, 1)
     H_ww v   = (X^T RdZ + l2 V,  sum_i RdZ_i)
     H_xw v   = RdZ W^T + dZ V^T                                         (n, d), one row per sample
+### END HINT
 """
 from dataclasses import dataclass
 
@@ -60,25 +64,25 @@ class LogisticRegression(bg.Model):
     def raw_scores(self, w, X):
         return self.forward(w, X)["Z"][:, 0]                 # (n,)
 
-    def sample_losses(self, acts, T):
+    def sample_losses(self, acts, Y):
         Z = acts["Z"]
-        return (softplus(Z) - T * Z)[:, 0]                   # (n,)
+        return (softplus(Z) - Y * Z)[:, 0]                   # (n,)
 
     # ---- task_grad ----------------------------------------------------------------------------
-    def backward(self, w, X, T, acts):
+    def backward(self, w, X, Y, acts):
         """grad_w L as a flat vector (p,): ``self.pack({"W": (d, 1) array, "b": (1,) array})``.
 
         ``acts`` is ``self.forward(w, X)``: use acts["S"], do not recompute it.
         """
         ### BEGIN SOLUTION
         W = self.unpack(w)["W"]
-        dZ = (acts["S"] - T) / X.shape[0]                    # (n, 1)
+        dZ = (acts["S"] - Y) / X.shape[0]                    # (n, 1)
         return self.pack({"W": X.T @ dZ + self.l2 * W,       # (d, 1)
                           "b": dZ.sum(axis=0)})              # (1,)
         ### END SOLUTION
 
     # ---- task_hvp -----------------------------------------------------------------------------
-    def r_backward(self, w, X, T, acts, v, rows):
+    def r_backward(self, w, X, Y, acts, v, rows):
         """(H_ww v, rows of H_xw v): shapes (p,) and (r, d), r = the number of rows selected.
 
         ``rows`` indexes the samples whose d/dx_i <grad_w L, v> is wanted (a slice or an index
@@ -93,7 +97,7 @@ class LogisticRegression(bg.Model):
         RZ = X @ q["W"] + q["b"]                             # (n, 1)  R{Z}
         RdZ = S * (1.0 - S) * RZ / n                         # (n, 1)  R{dZ}
         Hv = self.pack({"W": X.T @ RdZ + self.l2 * q["W"], "b": RdZ.sum(axis=0)})
-        dZ_r = (S[rows] - T[rows]) / n                       # (r, 1)
+        dZ_r = (S[rows] - Y[rows]) / n                       # (r, 1)
         dX_r = RdZ[rows] @ W.T + dZ_r @ q["W"].T             # (r, d)  x_i in Z_i, and in R{Z_i}
         return Hv, dX_r
         ### END SOLUTION
