@@ -57,7 +57,7 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
     "exact" (momentum only, fixed-point integers); see ``bgpoison.reversal``, ``bgpoison.exact``.
     ``products_at``: "start" (w_t, correct) or "end" (w_{t+1}, the paper's printed order).
     """
-    X, T, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
+    X, Y, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
     w0 = _checks.as_vector(w0, "w0", model.n_params)
     if reversal not in REVERSALS:
         raise ValueError(f"reversal must be one of {sorted(REVERSALS)}; got {reversal!r}")
@@ -65,7 +65,7 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
         raise ValueError(f"products_at must be 'start' or 'end'; got {products_at!r}")
     options = {"checkpoint": {"every": checkpoint_every},
                "fixed-point": {"tol": tol, "max_iter": max_iter}}.get(reversal, {})
-    trajectory = REVERSALS[reversal](model, gd, X, T, **options)
+    trajectory = REVERSALS[reversal](model, gd, X, Y, **options)
     rows = slice(n, None)                                      # the poisoning rows of X
 
     w_T = trajectory.forward(w0)
@@ -79,7 +79,7 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
         dv += gd.lr * dw                                       # undo w_{t+1} = w_t + eta v_{t+1}
         dg = -(1.0 - gd.momentum) * dv                         # undo v_{t+1} = gamma v_t
         dv *= gd.momentum                                      #        - (1 - gamma) g_t
-        Hdg, dX_t = model.r_backward(w_t, X, T, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
+        Hdg, dX_t = model.r_backward(w_t, X, Y, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
         dw += Hdg                                              # dA/dw_t
         dX_c += dX_t                                           # dA/dX_c, summed over steps
     return BackGradientResult(
@@ -125,5 +125,5 @@ def _stack(model, w0, X_tr, y_tr, X_c, y_c):
     X_c = _checks.as_matrix(X_c, "X_c", model.n_features)
     y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
     y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
-    T = model.targets(np.concatenate([y_tr, y_c]))
-    return np.vstack([X_tr, X_c]), T, X_tr.shape[0]
+    Y = model.targets(np.concatenate([y_tr, y_c]))
+    return np.vstack([X_tr, X_c]), Y, X_tr.shape[0]

@@ -94,7 +94,7 @@ def hypergradient_table(n=1000, d=64, K=10, T=200, m=20, repeats=3, seed=0):
     X_tr, y_tr, X_c, y_c = X[:n], y[:n], X[n:n + m], (y[n:n + m] + 1) % K
     objective = bg.ErrorGeneric(X[n + m:], y[n + m:])
     w0 = model.init_params(rng)
-    X_all, T_all = np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, y_c]))
+    X_all, Y_all = np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, y_c]))
     gd = bg.GradientDescent(1.0 / smoothness(model, w0, X_all[:n], y_tr, rng), T)
     rows = slice(n, None)
     t_bg, g_bg = best_time(lambda: bg.back_gradient(
@@ -102,7 +102,7 @@ def hypergradient_table(n=1000, d=64, K=10, T=200, m=20, repeats=3, seed=0):
     out = [("back-gradient (stored)", t_bg, 1.0)]
     for solver in ("cg", "direct"):
         t, g = best_time(lambda: implicit_gradient(
-            model, train_to_optimum(model, w0, X_all, T_all), X_all, T_all, rows, objective,
+            model, train_to_optimum(model, w0, X_all, Y_all), X_all, Y_all, rows, objective,
             solver=solver)[1], repeats)
         out.append((f"KKT, L-BFGS + {solver}", t, cosine(g, g_bg)))
 

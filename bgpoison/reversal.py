@@ -32,22 +32,22 @@ class ConvergenceError(RuntimeError):
 class _Reversal:
     needs_plain_gd = False
 
-    def __init__(self, model, gd, X, T):
+    def __init__(self, model, gd, X, Y):
         if self.needs_plain_gd and gd.momentum != 0.0:
             raise ValueError(f"reversal={self.name!r} reverses plain gradient descent only "
                              f"(momentum=0, got {gd.momentum}); use 'stored' or 'checkpoint'")
-        self.model, self.gd, self.X, self.T = model, gd, X, T
+        self.model, self.gd, self.X, self.Y = model, gd, X, Y
         self.w0, self.vectors_held = None, 0
 
     def _step(self, w, v, t):
-        return self.gd.step(self.model, w, v, self.X, self.T, t)
+        return self.gd.step(self.model, w, v, self.X, self.Y, t)
 
     def _point(self, t, w):
         return t, w, self.model.forward(w, self.X)
 
     def _grad(self, w, acts=None):
         acts = self.model.forward(w, self.X) if acts is None else acts
-        return self.model.backward(w, self.X, self.T, acts)
+        return self.model.backward(w, self.X, self.Y, acts)
 
 
 class Stored(_Reversal):
@@ -79,8 +79,8 @@ class Checkpoint(_Reversal):
 
     name = "checkpoint"
 
-    def __init__(self, model, gd, X, T, every=None):
-        super().__init__(model, gd, X, T)
+    def __init__(self, model, gd, X, Y, every=None):
+        super().__init__(model, gd, X, Y)
         every = max(1, round(math.sqrt(gd.n_steps))) if every is None else every
         self.every = _checks.positive_int(every, "checkpoint_every")
 
@@ -150,8 +150,8 @@ class FixedPoint(Paper):
 
     name = "fixed-point"
 
-    def __init__(self, model, gd, X, T, tol=0.0, max_iter=100):
-        super().__init__(model, gd, X, T)
+    def __init__(self, model, gd, X, Y, tol=0.0, max_iter=100):
+        super().__init__(model, gd, X, Y)
         self.tol = _checks.nonnegative(tol, "tol")
         self.max_iter = _checks.positive_int(max_iter, "max_iter")
         self.iterations = 0

@@ -33,8 +33,8 @@ def test_r_backward_rows_are_rows_of_hvp_xw(problem):
     model, w, X, y, rng = problem
     v = rng.standard_normal(model.n_params)
     full = model.hvp_xw(w, X, y, v)
-    T = model.targets(y)
-    _, last = model.r_backward(w, X, T, model.forward(w, X), v, slice(1, None))
+    Y = model.targets(y)
+    _, last = model.r_backward(w, X, Y, model.forward(w, X), v, slice(1, None))
     np.testing.assert_allclose(last, full[1:], rtol=1e-12, atol=1e-15)
 
 

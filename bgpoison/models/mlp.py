@@ -7,7 +7,7 @@ Forward (n rows, d inputs, H hidden units, K classes):
 
 Backward (D1 = f'(Z1)):
 
-    dZ2 = (P - T)/n    gW2 = A1^T dZ2 + l2 W2    gb2 = sum dZ2    dA1 = dZ2 W2^T
+    dZ2 = (P - Y)/n    gW2 = A1^T dZ2 + l2 W2    gb2 = sum dZ2    dA1 = dZ2 W2^T
     dZ1 = dA1 * D1     gW1 = X^T dZ1 + l2 W1     gb1 = sum dZ1    (grad_X L = dZ1 W1^T)
 
 R-pass along v = (V1, c1, V2, c2), Pearlmutter's R{.} applied to every line above
@@ -79,8 +79,8 @@ class MLP(Model):
     def raw_scores(self, w, X):
         return self.forward(w, X)["Z2"]                          # (n, K)
 
-    def sample_losses(self, acts, T):
-        return cross_entropy(acts["Z2"], T)                      # (n,)
+    def sample_losses(self, acts, Y):
+        return cross_entropy(acts["Z2"], Y)                      # (n,)
 
     def forward(self, w, X):
         p = self.unpack(w)
@@ -90,16 +90,16 @@ class MLP(Model):
         Z2 = A1 @ p["W2"] + p["b2"]                              # (n, K)
         return {"A1": A1, "D1": df(Z1, A1), "Z2": Z2, "P": softmax(Z2)}
 
-    def backward(self, w, X, T, acts):
+    def backward(self, w, X, Y, acts):
         p = self.unpack(w)
-        dZ2 = (acts["P"] - T) / X.shape[0]                       # (n, K)
+        dZ2 = (acts["P"] - Y) / X.shape[0]                       # (n, K)
         dZ1 = (dZ2 @ p["W2"].T) * acts["D1"]                     # (n, H)
         return self.pack({"W1": X.T @ dZ1 + self.l2 * p["W1"],   # (d, H)
                           "b1": dZ1.sum(axis=0),                 # (H,)
                           "W2": acts["A1"].T @ dZ2 + self.l2 * p["W2"],  # (H, K)
                           "b2": dZ2.sum(axis=0)})                # (K,)
 
-    def r_backward(self, w, X, T, acts, v, rows):
+    def r_backward(self, w, X, Y, acts, v, rows):
         n = X.shape[0]
         p, q = self.unpack(w), self.unpack(v)
         A1, D1, P = acts["A1"], acts["D1"], acts["P"]
@@ -109,7 +109,7 @@ class MLP(Model):
         RA1 = D1 * RZ1                                           # (n, H)
         RZ2 = RA1 @ p["W2"] + A1 @ q["W2"] + q["b2"]             # (n, K)
         # backward lines, and their R-derivatives
-        dZ2 = (P - T) / n                                        # (n, K)
+        dZ2 = (P - Y) / n                                        # (n, K)
         RdZ2 = softmax_jvp(P, RZ2) / n                           # (n, K)
         dA1 = dZ2 @ p["W2"].T                                    # (n, H)
         RdA1 = RdZ2 @ p["W2"].T + dZ2 @ q["W2"].T                # (n, H)
