@@ -133,6 +133,7 @@ class StoredExact(Stored):
         self.ws = [to_float(to_fixed(w0))]                # the run starts from q(w_0)
         w_T = Exact(self.model, self.gd, self.X, self.Y).forward(
             w0, callback=lambda t, w: self.ws.append(w))
+        self.acts = [self.model.forward(w, self.X) for w in self.ws[:-1]]   # as Stored keeps
         self.vectors_held = len(self.ws)
         return w_T
 

@@ -19,10 +19,22 @@ every line of the backward pass along the direction ``v`` in weight space. The s
 yields d/dX <grad_w L, v>, because that is the R-derivative of grad_X L (mixed partials commute).
 """
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .. import _checks
+
+
+@lru_cache(maxsize=None)
+def _layout(shapes):
+    """((name, slice of w, shape), ...) from ((name, shape), ...): computed once per layout."""
+    out, start = [], 0
+    for name, shape in shapes:
+        size = int(np.prod(shape))
+        out.append((name, slice(start, start + size), shape))
+        start += size
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -51,12 +63,8 @@ class Model:
 
     def unpack(self, w):
         """Named views into ``w`` (no copies): writing a view writes ``w``."""
-        views, start = {}, 0
-        for name, shape in self.shapes.items():
-            size = int(np.prod(shape))
-            views[name] = w[start:start + size].reshape(shape)
-            start += size
-        return views
+        return {name: w[where].reshape(shape)
+                for name, where, shape in _layout(tuple(self.shapes.items()))}
 
     def pack(self, parts):
         """Inverse of ``unpack``: a flat vector from a dict of arrays with the layout's shapes."""

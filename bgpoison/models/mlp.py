@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .functions import sigmoid, softmax, softmax_jvp, softplus
+from .functions import col_sum, sigmoid, softmax, softmax_jvp, softplus
 from .base import Model
 from .softmax import cross_entropy, one_hot
 
@@ -95,9 +95,9 @@ class MLP(Model):
         dZ2 = (acts["P"] - Y) / X.shape[0]                       # (n, K)
         dZ1 = (dZ2 @ p["W2"].T) * acts["D1"]                     # (n, H)
         return self.pack({"W1": X.T @ dZ1 + self.l2 * p["W1"],   # (d, H)
-                          "b1": dZ1.sum(axis=0),                 # (H,)
+                          "b1": col_sum(dZ1),                 # (H,)
                           "W2": acts["A1"].T @ dZ2 + self.l2 * p["W2"],  # (H, K)
-                          "b2": dZ2.sum(axis=0)})                # (K,)
+                          "b2": col_sum(dZ2)})                # (K,)
 
     def r_backward(self, w, X, Y, acts, v, rows):
         n = X.shape[0]
@@ -115,9 +115,9 @@ class MLP(Model):
         RdA1 = RdZ2 @ p["W2"].T + dZ2 @ q["W2"].T                # (n, H)
         RdZ1 = RdA1 * D1 + dA1 * D2 * RZ1                        # (n, H)
         Hv = self.pack({"W1": X.T @ RdZ1 + self.l2 * q["W1"],
-                        "b1": RdZ1.sum(axis=0),
+                        "b1": col_sum(RdZ1),
                         "W2": RA1.T @ dZ2 + A1.T @ RdZ2 + self.l2 * q["W2"],
-                        "b2": RdZ2.sum(axis=0)})
+                        "b2": col_sum(RdZ2)})
         dZ1_r = dA1[rows] * D1[rows]                             # (r, H)
         dX_r = RdZ1[rows] @ p["W1"].T + dZ1_r @ q["W1"].T        # (r, d)
         return Hv, dX_r
