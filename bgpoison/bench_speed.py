@@ -50,21 +50,22 @@ def load(scale, n, m, n_val, seed=0):
 def products(model, N, m):
     """The matrix products of one training step and of one reverse step of ``model`` on N rows
     (m of them poisoning rows), as (left, right) operands of the right shapes, transposed views
-    where the model takes them. The reverse step's forward pass is kept ("stored")."""
+    where the model takes them (X^T G as (G^T X)^T, see ``functions.t_matmul``). The reverse
+    step's forward pass is kept ("stored")."""
     rng = np.random.default_rng(0)
     r = lambda *shape: rng.standard_normal(shape)
     X = r(N, model.n_features)
     if isinstance(model, bg.MLP):
         H, K = model.n_hidden, model.n_classes
         W1, W2, A, G1, G2 = r(model.n_features, H), r(H, K), r(N, H), r(N, H), r(N, K)
-        train = [(X, W1), (A, W2), (G2, W2.T), (X.T, G1), (A.T, G2)]
+        train = [(X, W1), (A, W2), (G2, W2.T), (G1.T, X), (A.T, G2)]
         reverse = [(X, W1), (A, W2), (A, W2), (G2, W2.T), (G2, W2.T),    # RZ1, RZ2, RdA1
-                   (X.T, G1), (A.T, G2), (A.T, G2),                      # RgW1, RgW2
+                   (G1.T, X), (A.T, G2), (A.T, G2),                      # RgW1, RgW2
                    (G1[-m:], W1.T), (G1[-m:], W1.T)]                     # rows of H_xw v
     else:
         W, G = r(model.n_features, model.n_outputs), r(N, model.n_outputs)
-        train = [(X, W), (X.T, G)]                                       # Z, grad_W
-        reverse = [(X, W), (X.T, G), (G[-m:], W.T), (G[-m:], W.T)]       # RZ, H_ww v, H_xw v
+        train = [(X, W), (G.T, X)]                                       # Z, grad_W
+        reverse = [(X, W), (G.T, X), (G[-m:], W.T), (G[-m:], W.T)]       # RZ, H_ww v, H_xw v
     return train, reverse
 
 

@@ -162,6 +162,9 @@ def test_fast_row_and_column_helpers_equal_numpys_reductions(n, K, seed, scale):
     bound = 1e-14 * np.abs(Z).sum()
     np.testing.assert_allclose(F.row_sum(Z), Z.sum(axis=1, keepdims=True), rtol=0, atol=bound)
     np.testing.assert_allclose(F.col_sum(Z), Z.sum(axis=0), rtol=0, atol=bound)
+    G = np.random.default_rng(seed + 1).standard_normal((n, 3))
+    error = np.abs(F.t_matmul(Z, G) - Z.T @ G)
+    assert np.all(error <= 1e-14 * (np.abs(Z).T @ np.abs(G)))          # summation order only
 
 
 @given(st.integers(1, 30), st.integers(2, 12), st.integers(0, 2 ** 32 - 1),

@@ -7,7 +7,8 @@ module supplies (``link``, ``sample_losses``, ``dloss``, ``d2loss``). With n row
     L        = (1/n) sum_i ell(z_i, t_i) + (l2/2) ||W||^2
     grad_W L = X^T dZ + l2 W,       grad_b L = sum_i dZ_i,        dZ = ell'(Z, Y) / n      (n, k)
 
-(sums over the rows i are ``col_sum``, a matrix-vector product: see ``functions``.)
+(sums over the rows i are ``col_sum``, a matrix-vector product, and X^T G is
+``t_matmul(X, G)``: see ``functions``.)
 
 Along a direction v = (V, c) in weight space (R{.} = d/da .(w + a v) at a = 0):
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Model
-from .functions import col_sum
+from .functions import col_sum, t_matmul
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class LinearModel(Model):
     def backward(self, w, X, Y, acts):
         W = self.unpack(w)["W"]
         dZ = self.dloss(acts, Y) / X.shape[0]           # (n, k)
-        return self.pack({"W": X.T @ dZ + self.l2 * W,  # (d, k)
+        return self.pack({"W": t_matmul(X, dZ) + self.l2 * W,  # (d, k)
                           "b": col_sum(dZ)})            # (k,)
 
     def r_backward(self, w, X, Y, acts, v, rows):
@@ -59,7 +60,7 @@ class LinearModel(Model):
         q = self.unpack(v)
         RZ = X @ q["W"] + q["b"]                        # (n, k)  forward line Z = XW + b, along v
         RdZ = self.d2loss(acts, RZ) / n                 # (n, k)  backward line dZ = ell'/n, along v
-        Hv = self.pack({"W": X.T @ RdZ + self.l2 * q["W"], "b": col_sum(RdZ)})
+        Hv = self.pack({"W": t_matmul(X, RdZ) + self.l2 * q["W"], "b": col_sum(RdZ)})
         # d/dX of <grad_w L, v> for the requested rows only (the poisoning rows in a reverse pass)
         acts_r = {key: a[rows] for key, a in acts.items()}
         dZ_r = self.dloss(acts_r, Y[rows]) / n          # (r, k)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .functions import col_sum, sigmoid, softmax, softmax_jvp, softplus
+from .functions import col_sum, sigmoid, t_matmul, softmax, softmax_jvp, softplus
 from .base import Model
 from .softmax import cross_entropy, one_hot
 
@@ -94,7 +94,7 @@ class MLP(Model):
         p = self.unpack(w)
         dZ2 = (acts["P"] - Y) / X.shape[0]                       # (n, K)
         dZ1 = (dZ2 @ p["W2"].T) * acts["D1"]                     # (n, H)
-        return self.pack({"W1": X.T @ dZ1 + self.l2 * p["W1"],   # (d, H)
+        return self.pack({"W1": t_matmul(X, dZ1) + self.l2 * p["W1"],   # (d, H)
                           "b1": col_sum(dZ1),                 # (H,)
                           "W2": acts["A1"].T @ dZ2 + self.l2 * p["W2"],  # (H, K)
                           "b2": col_sum(dZ2)})                # (K,)
@@ -114,7 +114,7 @@ class MLP(Model):
         dA1 = dZ2 @ p["W2"].T                                    # (n, H)
         RdA1 = RdZ2 @ p["W2"].T + dZ2 @ q["W2"].T                # (n, H)
         RdZ1 = RdA1 * D1 + dA1 * D2 * RZ1                        # (n, H)
-        Hv = self.pack({"W1": X.T @ RdZ1 + self.l2 * q["W1"],
+        Hv = self.pack({"W1": t_matmul(X, RdZ1) + self.l2 * q["W1"],
                         "b1": col_sum(RdZ1),
                         "W2": RA1.T @ dZ2 + A1.T @ RdZ2 + self.l2 * q["W2"],
                         "b2": col_sum(RdZ2)})
