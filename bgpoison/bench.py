@@ -178,7 +178,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--eta-l", type=float, default=0.1, help="lr * L_smooth(w_0)")
     parser.add_argument("--only", choices=("reverse", "hypergradient", "attack", "exact",
-                                            "floor"), help="run one section")
+                                            "floor", "attack-step"),
+                        help="run one section (attack-step: only the --baseline comparison)")
     parser.add_argument("--threads", default="1",
                         help="BLAS threads, a number or 'default' (the machine's; default 1)")
     parser.add_argument("--baseline", help="directory of another bgpoison package to time one "

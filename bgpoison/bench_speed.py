@@ -29,6 +29,7 @@ import numpy as np
 
 import bgpoison as bg
 from bgpoison import datasets
+from bgpoison.models.functions import WIDE
 
 SCALES = {
     "digits": dict(n=1000, m=20, n_val=500, hidden=32, T=200),
@@ -50,22 +51,23 @@ def load(scale, n, m, n_val, seed=0):
 def products(model, N, m):
     """The matrix products of one training step and of one reverse step of ``model`` on N rows
     (m of them poisoning rows), as (left, right) operands of the right shapes, transposed views
-    where the model takes them (X^T G as (G^T X)^T, see ``functions.t_matmul``). The reverse
+    where the model takes them (``functions.x_matmul`` and ``t_matmul``). The reverse
     step's forward pass is kept ("stored")."""
     rng = np.random.default_rng(0)
     r = lambda *shape: rng.standard_normal(shape)
     X = r(N, model.n_features)
+    xw = lambda W: (W.T, X.T) if model.n_features >= WIDE else (X, W)   # as x_matmul takes it
     if isinstance(model, bg.MLP):
         H, K = model.n_hidden, model.n_classes
         W1, W2, A, G1, G2 = r(model.n_features, H), r(H, K), r(N, H), r(N, H), r(N, K)
-        train = [(X, W1), (A, W2), (G2, W2.T), (G1.T, X), (A.T, G2)]
-        reverse = [(X, W1), (A, W2), (A, W2), (G2, W2.T), (G2, W2.T),    # RZ1, RZ2, RdA1
+        train = [xw(W1), (A, W2), (G2, W2.T), (G1.T, X), (A.T, G2)]
+        reverse = [xw(W1), (A, W2), (A, W2), (G2, W2.T), (G2, W2.T),    # RZ1, RZ2, RdA1
                    (G1.T, X), (A.T, G2), (A.T, G2),                      # RgW1, RgW2
                    (G1[-m:], W1.T), (G1[-m:], W1.T)]                     # rows of H_xw v
     else:
         W, G = r(model.n_features, model.n_outputs), r(N, model.n_outputs)
-        train = [(X, W), (G.T, X)]                                       # Z, grad_W
-        reverse = [(X, W), (G.T, X), (G[-m:], W.T), (G[-m:], W.T)]       # RZ, H_ww v, H_xw v
+        train = [xw(W), (G.T, X)]                                        # Z, grad_W
+        reverse = [xw(W), (G.T, X), (G[-m:], W.T), (G[-m:], W.T)]        # RZ, H_ww v, H_xw v
     return train, reverse
 
 

@@ -179,3 +179,19 @@ def test_fused_softmax_and_its_jvp_equal_the_textbook_forms(n, K, seed, scale):
     textbook = np.stack([(np.diag(p) - np.outer(p, p)) @ r for p, r in zip(P, RZ)])
     np.testing.assert_allclose(F.softmax_jvp(P, RZ), textbook, rtol=0,
                                atol=1e-15 * np.max(np.abs(RZ)))
+
+
+@pytest.mark.parametrize("name", ["softmax", "mlp"])
+def test_wide_inputs_take_the_transposed_product_and_agree_with_the_plain_one(name, monkeypatch):
+    # X W is computed as (W^T X^T)^T once X has WIDE columns: same sums, other order
+    rng = np.random.default_rng(0)
+    model = make_model(name, F.WIDE, 3, 4, 0.1)
+    X, y = rng.standard_normal((6, F.WIDE)) / 16, rng.integers(0, 3, 6)
+    w, v = 0.3 * rng.standard_normal((2, model.n_params))
+    assert F.x_matmul(X, w[:F.WIDE * 3].reshape(F.WIDE, 3)).flags.f_contiguous   # the wide path
+    wide = [model.grad_w(w, X, y), model.hvp_ww(w, X, y, v), model.hvp_xw(w, X, y, v)]
+    assert gradcheck.check_model(model, w, X, y, rng=rng) < 1.0
+    monkeypatch.setattr(F, "WIDE", F.WIDE + 1)                         # now the plain X @ W
+    plain = [model.grad_w(w, X, y), model.hvp_ww(w, X, y, v), model.hvp_xw(w, X, y, v)]
+    for a, b in zip(wide, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

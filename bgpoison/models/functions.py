@@ -4,7 +4,8 @@ Reductions over the short class axis of an (n, K) array (K = 10 for digits) are 
 ``Z.max(axis=1)`` and ``Z.sum(axis=1)`` loop over K elements per row. The row and column
 helpers below give the same numbers up to summation order and run 3x to 6x faster: a row
 maximum as K - 1 elementwise maxima of whole columns, sums as matrix-vector products (BLAS).
-``t_matmul(X, G)`` is X^T G with X read in its own row order.
+``x_matmul(X, W)`` and ``t_matmul(X, G)`` are X W and X^T G in the faster of their two
+orientations.
 """
 import numpy as np
 
@@ -27,9 +28,22 @@ def col_sum(Z):
     return np.ones(Z.shape[0]) @ Z                       # 1_n^T Z
 
 
+WIDE = 256      # from this many columns of X on, X W is faster as (W^T X^T)^T (see x_matmul)
+
+
+def x_matmul(X, W):
+    """X W for the data matrix X (n, d) and a weight matrix W (d, k), (n, k).
+
+    For wide X (d >= WIDE) computed as (W^T X^T)^T: the same sums, but BLAS takes the long
+    matrix as its right operand, measured 15-30% faster at d = 784 (k = 10 or 64); at d = 64
+    plain ``X @ W`` is faster (by up to 1.5x at k = 10).
+    """
+    return (W.T @ X.T).T if X.shape[1] >= WIDE else X @ W
+
+
 def t_matmul(A, B):
     """A^T B, computed as (B^T A)^T: the same sums, but BLAS reads A row by row. For A = X,
-    (1020, 784) and B of 10 or 64 columns this measured 20-25% faster than ``A.T @ B``."""
+    (1020, 784) and B of 10 or 64 columns this measured 20-50% faster than ``A.T @ B``."""
     return (B.T @ A).T
 
 

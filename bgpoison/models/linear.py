@@ -7,8 +7,8 @@ module supplies (``link``, ``sample_losses``, ``dloss``, ``d2loss``). With n row
     L        = (1/n) sum_i ell(z_i, t_i) + (l2/2) ||W||^2
     grad_W L = X^T dZ + l2 W,       grad_b L = sum_i dZ_i,        dZ = ell'(Z, Y) / n      (n, k)
 
-(sums over the rows i are ``col_sum``, a matrix-vector product, and X^T G is
-``t_matmul(X, G)``: see ``functions``.)
+(sums over the rows i are ``col_sum``, a matrix-vector product; X W and X^T G are
+``x_matmul(X, W)`` and ``t_matmul(X, G)``: see ``functions``.)
 
 Along a direction v = (V, c) in weight space (R{.} = d/da .(w + a v) at a = 0):
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Model
-from .functions import col_sum, t_matmul
+from .functions import col_sum, t_matmul, x_matmul
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class LinearModel(Model):
 
     def forward(self, w, X):
         p = self.unpack(w)
-        Z = X @ p["W"] + p["b"]                         # (n, k)
+        Z = x_matmul(X, p["W"]) + p["b"]                # (n, k)
         return self.link(Z)                             # {"Z": Z, plus e.g. probabilities}
 
     def backward(self, w, X, Y, acts):
@@ -58,7 +58,7 @@ class LinearModel(Model):
         n = X.shape[0]
         W = self.unpack(w)["W"]
         q = self.unpack(v)
-        RZ = X @ q["W"] + q["b"]                        # (n, k)  forward line Z = XW + b, along v
+        RZ = x_matmul(X, q["W"]) + q["b"]               # (n, k)  forward line Z = XW + b, along v
         RdZ = self.d2loss(acts, RZ) / n                 # (n, k)  backward line dZ = ell'/n, along v
         Hv = self.pack({"W": t_matmul(X, RdZ) + self.l2 * q["W"], "b": col_sum(RdZ)})
         # d/dX of <grad_w L, v> for the requested rows only (the poisoning rows in a reverse pass)

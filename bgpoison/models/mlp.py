@@ -11,7 +11,8 @@ Backward (D1 = f'(Z1)):
     dZ1 = dA1 * D1     gW1 = X^T dZ1 + l2 W1     gb1 = sum dZ1    (grad_X L = dZ1 W1^T)
 
 R-pass along v = (V1, c1, V2, c2), Pearlmutter's R{.} applied to every line above
-(D2 = f''(Z1); products of two varying factors give two terms):
+(D2 = f''(Z1); products of two varying factors give two terms; X W and X^T G are computed
+by ``x_matmul`` and ``t_matmul``, see ``functions``):
 
     RZ1 = X V1 + c1              RA1 = D1 * RZ1             RZ2 = RA1 W2 + A1 V2 + c2
     RdZ2 = P*(RZ2 - <P,RZ2>)/n   RgW2 = RA1^T dZ2 + A1^T RdZ2 + l2 V2      Rgb2 = sum RdZ2
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .functions import col_sum, sigmoid, t_matmul, softmax, softmax_jvp, softplus
+from .functions import col_sum, sigmoid, softmax, softmax_jvp, softplus, t_matmul, x_matmul
 from .base import Model
 from .softmax import cross_entropy, one_hot
 
@@ -84,7 +85,7 @@ class MLP(Model):
 
     def forward(self, w, X):
         p = self.unpack(w)
-        Z1 = X @ p["W1"] + p["b1"]                               # (n, H)
+        Z1 = x_matmul(X, p["W1"]) + p["b1"]                      # (n, H)
         f, df, _ = ACTIVATIONS[self.activation]
         A1 = f(Z1)                                               # (n, H)
         Z2 = A1 @ p["W2"] + p["b2"]                              # (n, K)
@@ -105,7 +106,7 @@ class MLP(Model):
         A1, D1, P = acts["A1"], acts["D1"], acts["P"]
         D2 = ACTIVATIONS[self.activation][2](A1, D1)            # f''(Z1), (n, H)
         # forward lines again, and their R-derivatives
-        RZ1 = X @ q["W1"] + q["b1"]                              # (n, H)
+        RZ1 = x_matmul(X, q["W1"]) + q["b1"]                     # (n, H)
         RA1 = D1 * RZ1                                           # (n, H)
         RZ2 = RA1 @ p["W2"] + A1 @ q["W2"] + q["b2"]             # (n, K)
         # backward lines, and their R-derivatives
