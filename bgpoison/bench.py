@@ -198,8 +198,9 @@ def main(argv=None):
         from bgpoison.bench_speed import attack_step_table
         rows, steps = attack_step_table(args.baseline, repeats=args.repeats)
         print(f"\n# one attack step, MNIST multiclass (softmax, 1000 train / 1000 val, T=60, "
-              f"lr=0.5, 64 points, joint; mean of {steps} steps, best of {args.repeats})")
+              f"lr=0.5, 64 points, joint; fastest of {steps} steps x {args.repeats} runs)")
         print("| package | s per step | speed-up vs last row | training runs | A after |")
+        # s per step: CPU seconds with one BLAS thread, wall-clock seconds with more
         print("|---|---|---|---|---|")
         for name, t, n_train, value in rows:
             print(f"| {name} | {t:.3f} | {rows[-1][1] / t:.2f} | {n_train} | {value:.6f} |")
