@@ -51,6 +51,7 @@ class MLP(Model):
     activation: str = "tanh"
     l2: float = 0.0
     penalised = ("W1", "W2")
+    reverse_needs = ("A1", "D1", "P")
 
     def __post_init__(self):
         super().__post_init__()
