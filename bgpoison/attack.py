@@ -134,7 +134,7 @@ class PoisoningAttack:
         w0 = model.init_params(rng) if w0 is None else w0
         args = (model, self.gd, w0, X_tr, y_tr)
         result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source, n_trainings=1)
-        value = self.gradient.value(*args, X_c, y_c, self.objective)
+        value, kept = self._value(args, X_c, y_c)
         result.history.append(value)
         groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]
         for _ in range(self.max_passes):
@@ -145,15 +145,16 @@ class PoisoningAttack:
                     return result
                 try:
                     _, grad = self.gradient.value_and_grad(*args, result.X_c, y_c,
-                                                           self.objective)
+                                                           self.objective, **kept)
                 except (ConvergenceError, DivergenceError) as err:   # keep the points so far
                     result.stopped = f"hypergradient {result.n_hypergradients + 1} failed: {err}"
                     return result
                 result.n_hypergradients += 1
-                result.n_trainings += 1
+                result.n_trainings += not kept             # a kept run needs no new training
                 moved = self._line_search(args, result, rows, grad[rows], value)
+                kept = {}
                 if moved is not None:
-                    value = moved
+                    value, kept = moved
                     result.history.append(value)
                     if self.callback is not None:
                         self.callback(result)
@@ -162,7 +163,8 @@ class PoisoningAttack:
         return result
 
     def _line_search(self, args, result, rows, grad, value):
-        """Try s = step, step/2, ...; keep the first move that raises A. Returns the new A."""
+        """Try s = step, step/2, ...; keep the first move that raises A. Returns the new A and
+        the kept training run (see ``_value``), or None."""
         norms = np.linalg.norm(grad, axis=1, keepdims=True)
         direction = np.divide(grad, norms, out=np.zeros_like(grad), where=norms > 0)
         s = self.step
@@ -173,14 +175,23 @@ class PoisoningAttack:
             if np.array_equal(trial, result.X_c):
                 continue
             try:
-                new = self.gradient.value(*args, trial, result.y_c, self.objective)
+                new, kept = self._value(args, trial, result.y_c)
             except DivergenceError:                  # training diverged there: a rejected step
                 new = -np.inf
             result.n_trainings += 1
             if new > value:
                 result.X_c = trial
-                return new
+                return new, kept
         return None
+
+    def _value(self, args, X_c, y_c):
+        """A at X_c by one training run, and {"run": that run} when the gradient source can
+        keep it (``BackGradient.train``): the next hypergradient at X_c then runs only its
+        reverse pass. Otherwise {}."""
+        if hasattr(self.gradient, "train"):
+            run = self.gradient.train(*args, X_c, y_c, self.objective)
+            return run.value, {"run": run}
+        return self.gradient.value(*args, X_c, y_c, self.objective), {}
 
 
 def _bounds(lb, ub, d):
