@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _checks
+from . import _checks, guards
 from .back_gradient import BackGradient
 from .objectives import ErrorSpecific
 from .reversal import ConvergenceError
@@ -134,7 +134,7 @@ class PoisoningAttack:
         w0 = model.init_params(rng) if w0 is None else w0
         args = (model, self.gd, w0, X_tr, y_tr)
         result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source, n_trainings=1)
-        value = self.gradient.value(*args, X_c, y_c, self.objective)
+        value = guards.check_value(self.gradient.value(*args, X_c, y_c, self.objective))
         result.history.append(value)
         groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]
         for _ in range(self.max_passes):
@@ -177,7 +177,7 @@ class PoisoningAttack:
             except DivergenceError:                  # training diverged there: a rejected step
                 new = -np.inf
             result.n_trainings += 1
-            if new > value:
+            if new > value and np.isfinite(new):     # never record a non-finite A
                 result.X_c = trial
                 return new
         return None

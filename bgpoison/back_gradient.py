@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
+from . import _checks, guards
 from .reversal import REVERSALS
 
 
@@ -82,9 +82,13 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
         Hdg, dX_t = model.r_backward(w_t, X, T, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
         dw += Hdg                                              # dA/dw_t
         dX_c += dX_t                                           # dA/dX_c, summed over steps
+    w0_error = float(np.max(np.abs(trajectory.w0 - w0)))
+    if reversal == "fixed-point":                              # it must not lose the trajectory
+        guards.check_reconstruction(w0_error, w0, w_T, gd.lr)
+    guards.check_hypergradient(value, dX_c)                    # never a NaN or inf gradient
     return BackGradientResult(
         grad=dX_c, value=value, w_T=w_T, grad_w0=dw,
-        w0_error=float(np.max(np.abs(trajectory.w0 - w0))),
+        w0_error=w0_error,
         vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0),
         buffer_bits=int(np.max(getattr(trajectory, "buffer_bits", 0), initial=0)))
 

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from math import inf
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 
@@ -67,6 +68,28 @@ class Settings:
             raise ValueError(f"dataset {self.dataset!r} needs a data path (--data-path)")
         if self.objective == "specific" and not self.class_map:
             raise ValueError("the error-specific objective needs a class map, e.g. 8:3")
+        if self.class_map and all(a == b for a, b in self.class_map):
+            raise ValueError(f"class map {self.class_map} changes no class; map a class to "
+                             f"another, e.g. 8:3")
+        for name in ("n_train", "steps", "passes", "hidden", "n_features", "victim_steps"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"{name.replace('_', '-')} must be an integer >= 1; "
+                                 f"got {value!r}")
+        for name in ("n_val", "n_test"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise ValueError(f"{name.replace('_', '-')} must be an integer >= 0; "
+                                 f"got {value!r}")
+        for name in ("lr", "victim_lr", "step"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < inf):
+                raise ValueError(f"{name.replace('_', '-')} must be a finite number > 0; "
+                                 f"got {value!r}")
+        if not (isinstance(self.l2, (int, float)) and 0 <= self.l2 < inf):
+            raise ValueError(f"l2 must be a finite number >= 0; got {self.l2!r}")
 
     def label(self):
         """A short name for tables and legends, e.g. 'softmax generic', 'mlp -> logistic
@@ -145,7 +168,8 @@ def run_case(case):
     d, K = X_tr.shape[1], data.n_classes
     model, victim = make_model(s.model, d, K, s), make_model(s.victim or s.model, d, K, s)
     gd = bg.GradientDescent(s.lr, s.steps)
-    victim_gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)
+    victim_gd = bg.GradientDescent(s.lr if s.victim_lr is None else s.victim_lr,
+                                   s.steps if s.victim_steps is None else s.victim_steps)
     retarget = _retarget(s, K)
     objective = bg.ErrorGeneric(X_val, y_val) if s.objective == "generic" else \
         bg.ErrorSpecific(X_val, retarget(y_val), y_true=y_val)
@@ -191,27 +215,68 @@ def run_case(case):
 def run_experiment(settings, fractions, seeds, out, executor=None, progress=None):
     """Run every (settings, fraction, seed) case not yet stored in folder ``out``.
 
-    ``settings``: one Settings or a list. ``executor``: any concurrent.futures.Executor, or None
-    to run here. ``progress(done, total)`` is called as cases finish. Returns the summary.
+    ``settings``: one Settings or a list. ``executor``: any concurrent.futures.Executor (e.g. a
+    ``ProcessPoolExecutor`` or Dask's ``client.get_executor()``), or None to run here.
+    ``progress(done, total)`` is called as cases finish. Every case's sizes are checked before
+    any case runs. Rows are written here, by the calling process, as cases finish; if a case
+    fails, the cases that finished are kept and the first error is raised once the running ones
+    are done. Returns the summary.
     """
     store = ResultStore(out)
     settings = [settings] if isinstance(settings, Settings) else list(settings)
     cases = [Case(s, float(f), int(seed)) for s in settings for f in fractions for seed in seeds]
+    if not cases:
+        raise ValueError("no cases to run: give at least one setting, fraction and seed")
+    for s in dict.fromkeys(settings):
+        check_sizes(s, fractions)
     todo = [c for c in cases if c.id not in store.done()]
     done = len(cases) - len(todo)
     if progress:
         progress(done, len(cases))
-    finished = map(run_case, todo) if executor is None else \
-        (f.result() for f in as_completed([executor.submit(run_case, c) for c in todo]))
-    for row in finished:
-        store.add(row)
-        done += 1
-        if progress:
-            progress(done, len(cases))
+    error = None
+    if executor is None:
+        for case in todo:
+            store.add(run_case(case))
+            done += 1
+            if progress:
+                progress(done, len(cases))
+    else:
+        futures = [executor.submit(run_case, c) for c in todo]
+        for future in as_completed(futures):
+            try:
+                row = future.result()
+            except Exception as err:                   # keep the others; raise the first later
+                if error is None:
+                    error = err
+                    for f in futures:
+                        f.cancel()                     # those not started yet
+                continue
+            store.add(row)
+            done += 1
+            if progress:
+                progress(done, len(cases))
     ids = {c.id for c in cases}
-    summary = summarise([r for r in store.rows if r["case"] in ids])
-    write_summary(out, summary)
+    summary = summarise([r for r in store.reload() if r["case"] in ids])
+    store.write_summary(summary)
+    if error is not None:
+        raise error
     return summary
+
+
+def check_sizes(s, fractions):
+    """ValueError unless the data hold n_train + n_val (+ n_test) rows and every fraction's
+    poisoning points fit in the training set (points are cloned from distinct training rows)."""
+    data = load_data(s)
+    need = s.n_train + s.n_val + (s.n_test or 0)
+    if need > len(data.y):
+        raise ValueError(f"n_train + n_val + n_test = {need} rows are needed but {data.name} "
+                         f"holds {len(data.y)}")
+    for f in fractions:
+        m = n_points(f, s.n_train)
+        if m > s.n_train:
+            raise ValueError(f"fraction {f} needs {m} poisoning points, cloned from distinct "
+                             f"training rows, but n_train is {s.n_train}; use a fraction of at "
+                             f"most 0.5 or more training rows")
 
 
 def _retarget(s, K):

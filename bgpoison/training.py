@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
+from . import _checks, guards
 
 
 class DivergenceError(ValueError):
@@ -38,13 +38,16 @@ class GradientDescent:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         object.__setattr__(self, "momentum", gamma)
 
-    def step(self, model, w, v, X, T, t=None):
+    def step(self, model, w, v, X, T, t=None, start=None):
         """One step from (w_t, v_t) -> (w_{t+1}, v_{t+1}); ``T`` = ``model.targets(y)``.
 
         Raises ``DivergenceError`` naming step ``t`` if the new weights are not finite (an
-        overflowing loss or gradient propagates into them).
+        overflowing loss or gradient propagates into them), or if L(w_t) is not finite or has
+        grown far above ``start`` = L(w_0) (see ``guards.check_loss``).
         """
-        g = model.backward(w, X, T, model.forward(w, X))        # g_t = grad_w L(w_t)
+        acts = model.forward(w, X)
+        guards.check_loss(guards.training_loss(model, w, acts, T), start, t, self)
+        g = model.backward(w, X, T, acts)                       # g_t = grad_w L(w_t)
         v_next = self.momentum * v - (1.0 - self.momentum) * g  # v_{t+1}
         w_next = w + self.lr * v_next                           # w_{t+1}
         if not np.isfinite(w_next).all():
@@ -61,8 +64,11 @@ class GradientDescent:
         w, X, y = model.check(w0, X, y)
         T = model.targets(y)
         v = np.zeros_like(w)
+        start = guards.training_loss(model, w, model.forward(w, X), T)   # L(w_0)
         for t in range(self.n_steps):
-            w, v = self.step(model, w, v, X, T, t)
+            w, v = self.step(model, w, v, X, T, t, start)
             if callback is not None:
                 callback(t + 1, w)
+        guards.check_loss(guards.training_loss(model, w, model.forward(w, X), T), start,
+                          self.n_steps, self)                            # L(w_T) too
         return w
