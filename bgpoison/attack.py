@@ -119,7 +119,7 @@ class PoisoningAttack:
         """Run the attack on the training set; ``rng`` (Generator or seed) drives every random
         choice (initial points, initial weights). Give ``X_c, y_c`` to start from your own."""
         model = self.model
-        rng = np.random.default_rng(rng)
+        rng = _checks.generator(rng)
         X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
         y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
         source = None
