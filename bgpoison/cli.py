@@ -157,8 +157,10 @@ def check_out(out):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create output folder {out}: {err.strerror}")
-    if not os.access(out, os.W_OK):
-        raise UsageError(f"output folder {out} is not writable")
+    for path in (out, out / RESULTS):
+        if path.exists() and not os.access(path, os.W_OK):
+            raise UsageError(f"{'output folder' if path == out else 'results file'} {path} "
+                             "is not writable")
     return out
 
 
@@ -199,9 +201,28 @@ def run_settings(args):
     return settings, fractions, seeds
 
 
-def cmd_run(args):
+ONLY_FOR = {"data_path": ("--data-path", "--dataset mnist or csv", ("mnist", "csv")),
+            "label_column": ("--label-column", "--dataset csv", ("csv",))}
+
+
+def check_flags(args):
+    """UsageError for a flag that the chosen run would silently ignore."""
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1; got {args.workers}")
+    if args.preset:
+        return
+    dataset = args.dataset or Settings().dataset
+    for name, (flag, where, datasets) in ONLY_FOR.items():
+        if getattr(args, name) is not None and dataset not in datasets:
+            raise UsageError(f"{flag} applies only to {where}; got --dataset {dataset}")
+    if args.hidden is not None and "mlp" not in (args.model, args.victim):
+        raise UsageError("--hidden applies only to --model mlp or --victim mlp")
+    if args.class_map is not None and args.objective != "specific":
+        raise UsageError("--class-map applies only to --objective specific")
+
+
+def cmd_run(args):
+    check_flags(args)
     check_data_path(args.data_path)
     settings, fractions, seeds = run_settings(args)
     for f in fractions:
@@ -234,6 +255,10 @@ def cmd_run(args):
                              "command to continue")
     from .report import print_table, draw_figures
     print_table(summary)
+    stopped = [r["attack_stopped"] for r in ResultStore(out).rows if r.get("attack_stopped")]
+    if stopped:
+        print(f"bgpoison: note: the attack stopped early in {len(stopped)} case(s), keeping "
+              f"its points so far; first: {_one_line(stopped[0])}", file=sys.stderr)
     for path in draw_figures(out):
         print(f"wrote {path}")
     return 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import bgpoison as bg
-from . import datasets
+from . import datasets, guards
 from .results import ResultStore, summarise, write_summary
 
 DATASETS = ("digits", "blobs", "mnist", "csv")
@@ -68,20 +68,18 @@ class Settings:
             raise ValueError(f"dataset {self.dataset!r} needs a data path (--data-path)")
         if self.objective == "specific" and not self.class_map:
             raise ValueError("the error-specific objective needs a class map, e.g. 8:3")
+        if self.classes is not None and len(self.classes) < 2:
+            raise ValueError(f"classes must name at least two classes, e.g. 1,7; "
+                             f"got {self.classes}")
         if self.class_map and all(a == b for a, b in self.class_map):
             raise ValueError(f"class map {self.class_map} changes no class; map a class to "
                              f"another, e.g. 8:3")
-        for name in ("n_train", "steps", "passes", "hidden", "n_features", "victim_steps"):
+        for name in ("n_train", "n_val", "n_test", "steps", "passes", "hidden", "n_features",
+                     "victim_steps"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise ValueError(f"{name.replace('_', '-')} must be an integer >= 1; "
-                                 f"got {value!r}")
-        for name in ("n_val", "n_test"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 0):
-                raise ValueError(f"{name.replace('_', '-')} must be an integer >= 0; "
                                  f"got {value!r}")
         for name in ("lr", "victim_lr", "step"):
             value = getattr(self, name)
@@ -225,6 +223,7 @@ def run_experiment(settings, fractions, seeds, out, executor=None, progress=None
     store = ResultStore(out)
     settings = [settings] if isinstance(settings, Settings) else list(settings)
     cases = [Case(s, float(f), int(seed)) for s in settings for f in fractions for seed in seeds]
+    cases = list({c.id: c for c in cases}.values())       # a fraction given twice runs once
     if not cases:
         raise ValueError("no cases to run: give at least one setting, fraction and seed")
     for s in dict.fromkeys(settings):
@@ -264,9 +263,16 @@ def run_experiment(settings, fractions, seeds, out, executor=None, progress=None
 
 
 def check_sizes(s, fractions):
-    """ValueError unless the data hold n_train + n_val (+ n_test) rows and every fraction's
-    poisoning points fit in the training set (points are cloned from distinct training rows)."""
+    """ValueError unless the data hold n_train + n_val (+ n_test) rows, every fraction's
+    poisoning points fit in the training set (points are cloned from distinct training rows),
+    and the models and class map suit the data's classes."""
     data = load_data(s)
+    for name in (s.model, s.victim or s.model):
+        model = make_model(name, data.X.shape[1], data.n_classes, s)
+    _retarget(s, data.n_classes)
+    if s.gradient == "back-gradient" and s.reversal == "stored":        # not after hours
+        guards.check_memory(s.steps + 1, make_model(s.model, data.X.shape[1], data.n_classes,
+                                                    s).n_params, s.reversal)
     need = s.n_train + s.n_val + (s.n_test or 0)
     if need > len(data.y):
         raise ValueError(f"n_train + n_val + n_test = {need} rows are needed but {data.name} "

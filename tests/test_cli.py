@@ -122,6 +122,13 @@ def test_interrupted_run_resumes_without_duplicates_or_lost_cases(tmp_path):
     (["run", "--dataset", "csv", "--data-path", "/dev/zero"], "is not a regular file or a folder"),
     (["run", "--seeds", "0"], "--seeds must be at least 1"),
     (["run", "--workers", "0"], "--workers must be at least 1"),
+    (["run", "--classes", "1"], "classes must name at least two classes"),
+    (["run", "--dataset", "blobs", "--label-column", "5"], "--label-column applies only to"),
+    (["run", "--data-path", "x"], "--data-path applies only to --dataset mnist or csv"),
+    (["run", "--hidden", "5"], "--hidden applies only to --model mlp"),
+    (["run", "--class-map", "8:3"], "--class-map applies only to --objective specific"),
+    (["run", "--victim", "logistic"], "model 'logistic' is binary"),
+    (["run", "--n-test", "0"], "n-test must be an integer >= 1"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message):
     r = bgpoison(*args)
@@ -202,3 +209,17 @@ def test_plot_on_bad_results_exits_2_with_one_line(tmp_path, content, message):
     r = bgpoison("plot", str(tmp_path))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+
+
+def test_a_trajectory_too_large_for_memory_fails_before_any_case_runs(tmp_path):
+    r = bgpoison("run", *TINY, "--steps", str(10 ** 13), "--fractions", "0.1", "--seeds", "1",
+                 "--out", str(tmp_path), timeout=60)
+    assert r.returncode == 1 and "GiB" in r.stderr and "'checkpoint'" in r.stderr
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_an_attack_that_stopped_early_is_noted_not_hidden(tmp_path):
+    r = bgpoison("run", *TINY, "--reversal", "fixed-point", "--lr", "5", "--fractions", "0.1",
+                 "--seeds", "1", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "attack stopped early in 1 case(s)" in r.stderr and "fixed-point" in r.stderr
