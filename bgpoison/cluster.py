@@ -6,6 +6,7 @@ finish, so resume works as with local processes. When a worker dies, Dask runs i
 on another worker (up to ``distributed.scheduler.allowed-failures`` times).
 """
 import contextlib
+import logging
 
 
 @contextlib.contextmanager
@@ -20,7 +21,8 @@ def dask_executor(scheduler, workers=1):
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
             cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
         else:
             try:

@@ -83,3 +83,12 @@ def test_the_command_line_runs_on_a_local_cluster_like_one_process(tmp_path):
     assert _by_case(tmp_path / "dask") == _by_case(tmp_path / "serial")
     assert (tmp_path / "dask" / "summary.csv").read_text() == \
         (tmp_path / "serial" / "summary.csv").read_text()
+
+
+def test_a_scheduler_address_that_cannot_work_is_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "bgpoison", "run", "--fast", "--scheduler",
+                        "foo:bar", "--out", str(tmp_path)], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("bgpoison: error: cannot reach the Dask scheduler at 'foo:bar'")
