@@ -12,6 +12,7 @@ runs finished it), the last line wins: ``rows`` holds each case once. Temporary 
 killed ``atomic_write`` left behind (``.NAME.*.tmp``) are removed when the store is opened.
 """
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -76,14 +77,17 @@ class ResultStore:
             try:
                 size = os.fstat(fd).st_size
                 try:
-                    written = os.write(fd, line)
-                    if written != len(line):
-                        raise OSError(f"short write to {self.path} ({written} of {len(line)} "
-                                      "bytes; is the disk full?)")
+                    if os.write(fd, line) != len(line):
+                        raise OSError(errno.ENOSPC, "short write (is the disk full?)")
                     os.fsync(fd)
-                except BaseException:
-                    os.ftruncate(fd, size)                 # never leave half a line behind
-                    raise
+                except BaseException as err:
+                    if os.fstat(fd).st_size != size + len(line):
+                        os.ftruncate(fd, size)             # never leave half a line behind
+                    if isinstance(err, OSError):           # e.g. a full disk
+                        raise OSError(err.errno, f"cannot append to {self.path}: "
+                                      f"{err.strerror}; the cases finished before are saved, "
+                                      "rerun to continue") from err
+                    raise                                  # Ctrl-C after a whole line: kept
             finally:
                 os.close(fd)
         self._rows.pop(row["case"], None)

@@ -41,14 +41,16 @@ def wait_for_rows(proc, out, n, timeout=120):
 
 
 def children(pid):
-    """Process ids whose parent is ``pid`` (from /proc)."""
+    """Ids of the worker processes of ``pid``: its children running bgpoison (from /proc;
+    forked workers share the parent's command line, a resource tracker does not)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid:
+        if int(fields[1]) == pid and b"bgpoison" in command:
             found.append(int(stat.parent.name))
     return found
 

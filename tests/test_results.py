@@ -85,3 +85,14 @@ def test_rows_missing_a_field_or_no_rows_give_a_clear_error(tmp_path):
     (tmp_path / RESULTS).write_text("")
     with pytest.raises(ValueError, match="holds no finished cases"):
         report.draw_figures(tmp_path)
+
+
+def test_an_interrupt_after_a_whole_line_was_written_keeps_it(tmp_path, monkeypatch):
+    store = ResultStore(tmp_path)
+
+    def interrupted(fd):
+        raise KeyboardInterrupt                 # Ctrl-C or SIGTERM while syncing
+    monkeypatch.setattr(results.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.add(_row("a"))
+    assert [r["case"] for r in load(tmp_path / RESULTS)] == ["a"]
