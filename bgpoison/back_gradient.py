@@ -69,6 +69,7 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
     rows = slice(n, None)                                      # the poisoning rows of X
 
     w_T = trajectory.forward(w0)
+    guards.check_trained(model, w_T, X, T, getattr(trajectory, "start", None), gd)
     value, dw = objective.value_and_grad(model, w_T)           # dw = dA/dw_T
     dv = np.zeros_like(w0)                                     # dA/dv_T: A ignores v_T
     dX_c = np.zeros((X.shape[0] - n, X.shape[1]))

@@ -2,7 +2,8 @@
 
 Training, the reversals and the back-gradient call these at one line each:
 
-    check_loss          L(w_t) must be finite and not grown far above L(w_0): gradient descent
+    check_step, check_trained
+                        L(w_t) must be finite and not grown far above L(w_0): gradient descent
                         with a suitable eta never raises the loss; a run that does is diverging
     check_preimage      a w_t recovered by the fixed-point reversal must step forward onto
                         w_{t+1}: w_t - eta g(w_t) = w_{t+1} up to round-off
@@ -14,6 +15,7 @@ import os
 
 import numpy as np
 
+CHECK_EVERY = 16  # steps between two loss checks during training
 GROWTH = 1e4      # L(w_t) > L(w_0) + GROWTH (1 + |L(w_0)|): diverging (a descent never rises)
 RECONSTRUCTION = 10.0  # w_0 error over 10x the trajectory's scale: the reversal lost it
 PREIMAGE_RTOL = 1e-9   # relative miss of a verified forward step; ~1e4 ulps, far below a wrong one
@@ -23,6 +25,20 @@ def training_loss(model, w, acts, T):
     """L(w; X) from the activations of ``model.forward(w, X)``."""
     with np.errstate(over="ignore", invalid="ignore"):
         return model.data_loss(acts, T) + model.penalty(w)
+
+
+def check_step(model, w, acts, T, start, t, gd):
+    """``check_loss`` at w_t for t = 0, 1, 2, 4, 8, ... and every CHECK_EVERY steps: the loss
+    costs up to 70 % of a step, a too large eta blows up in the first steps, and a diverging run
+    grows geometrically, so sparse checks still stop it within a few steps (non-finite weights
+    are caught at every step by ``GradientDescent.step``)."""
+    if t is None or t % CHECK_EVERY == 0 or t & (t - 1) == 0:
+        check_loss(training_loss(model, w, acts, T), start, t, gd)
+
+
+def check_trained(model, w_T, X, T, start, gd):
+    """``check_loss`` at the trained weights w_T (after the last step); returns L(w_T)."""
+    return check_loss(training_loss(model, w_T, model.forward(w_T, X), T), start, gd.n_steps, gd)
 
 
 def check_loss(loss, start, t, gd):

@@ -46,7 +46,7 @@ class GradientDescent:
         grown far above ``start`` = L(w_0) (see ``guards.check_loss``).
         """
         acts = model.forward(w, X)
-        guards.check_loss(guards.training_loss(model, w, acts, T), start, t, self)
+        guards.check_step(model, w, acts, T, start, t, self)    # L(w_t) finite, not soaring
         g = model.backward(w, X, T, acts)                       # g_t = grad_w L(w_t)
         v_next = self.momentum * v - (1.0 - self.momentum) * g  # v_{t+1}
         w_next = w + self.lr * v_next                           # w_{t+1}
@@ -69,6 +69,5 @@ class GradientDescent:
             w, v = self.step(model, w, v, X, T, t, start)
             if callback is not None:
                 callback(t + 1, w)
-        guards.check_loss(guards.training_loss(model, w, model.forward(w, X), T), start,
-                          self.n_steps, self)                            # L(w_T) too
+        guards.check_trained(model, w, X, T, start, self)                # L(w_T) too
         return w

@@ -89,6 +89,20 @@ def test_sigterm_to_the_parent_stops_the_workers_and_keeps_finished_cases(tmp_pa
         {r["case"]: r for r in kept} == {r["case"]: r for r in rows(out)}
 
 
+def test_ctrl_c_to_the_whole_process_group_with_workers_is_one_clean_message(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "bgpoison", *SWEEP, "--workers", "2",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV, cwd=ROOT, start_new_session=True)
+    wait_for_rows(proc, out, 1)
+    workers = children(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)                # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("interrupted:") and "Traceback" not in err
+    assert wait_gone(workers) == []
+
+
 def test_workers_exit_when_the_parent_is_killed_with_sigkill(tmp_path):
     out = tmp_path / "out"
     proc = start(*SWEEP, "--workers", "2", "--out", str(out))
