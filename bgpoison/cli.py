@@ -1,8 +1,11 @@
 """The ``bgpoison`` command: ``bgpoison run`` runs an experiment, ``bgpoison plot`` redraws it.
 
 Errors in what the user typed or pointed at exit with status 2 and one line on stderr, never a
-traceback. Results are stored case by case; rerunning the same command skips finished cases, so
-Ctrl-C loses nothing that had finished.
+traceback, before any case runs; a setting that cannot train (divergence, a reversal past its
+limit, a trajectory too large for memory) or a lost worker exits with status 1 and one line.
+Results are appended case by case; rerunning the same command skips finished cases, so Ctrl-C,
+SIGTERM or a kill lose nothing that had finished. Worker processes (``--workers``) stop with
+the command; ``--scheduler`` sends the cases to Dask (``bgpoison.cluster``).
 """
 import argparse
 import contextlib
@@ -209,6 +212,9 @@ def check_flags(args):
     """UsageError for a flag that the chosen run would silently ignore."""
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1; got {args.workers}")
+    if args.scheduler not in (None, "local") and args.workers != 1:
+        raise UsageError("--workers applies only without --scheduler or with --scheduler "
+                         "local; a cluster's workers are started with the cluster")
     if args.preset:
         return
     dataset = args.dataset or Settings().dataset

@@ -77,17 +77,21 @@ class Settings:
         for name in ("n_train", "n_val", "n_test", "steps", "passes", "hidden", "n_features",
                      "victim_steps"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, np.integer)) or value < 1):
                 raise ValueError(f"{name.replace('_', '-')} must be an integer >= 1; "
                                  f"got {value!r}")
-        for name in ("lr", "victim_lr", "step"):
+            if value is not None:
+                object.__setattr__(self, name, int(value))     # numpy ints: JSON-ready
+        for name, least in (("lr", 0), ("victim_lr", 0), ("step", 0), ("l2", None)):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 < value < inf):
-                raise ValueError(f"{name.replace('_', '-')} must be a finite number > 0; "
-                                 f"got {value!r}")
-        if not (isinstance(self.l2, (int, float)) and 0 <= self.l2 < inf):
-            raise ValueError(f"l2 must be a finite number >= 0; got {self.l2!r}")
+            if value is None and least is not None:
+                continue                                        # not given
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
+                    not (0 < value < inf if least is not None else 0 <= value < inf):
+                raise ValueError(f"{name.replace('_', '-')} must be a finite number "
+                                 f"{'>' if least is not None else '>='} 0; got {value!r}")
+            object.__setattr__(self, name, float(value))
 
     def label(self):
         """A short name for tables and legends, e.g. 'softmax generic', 'mlp -> logistic
