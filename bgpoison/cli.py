@@ -321,6 +321,8 @@ def _worker_init(parent):
 def cmd_plot(args):
     from .report import draw_figures
     path = Path(args.results)
+    if not path.exists():
+        raise UsageError(f"no results found: {path} does not exist")
     folder = path.parent if path.is_file() else path
     if not (folder / RESULTS).is_file():
         raise UsageError(f"no results found: expected {folder / RESULTS}")

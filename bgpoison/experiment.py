@@ -271,6 +271,9 @@ def check_sizes(s, fractions):
     poisoning points fit in the training set (points are cloned from distinct training rows),
     and the models and class map suit the data's classes."""
     data = load_data(s)
+    if data.n_classes < 2:
+        raise ValueError(f"{data.name} holds a single class ({data.classes[0]}); poisoning "
+                         f"needs at least two")
     for name in (s.model, s.victim or s.model):
         model = make_model(name, data.X.shape[1], data.n_classes, s)
     _retarget(s, data.n_classes)

@@ -112,3 +112,10 @@ def test_every_case_size_is_checked_before_any_runs():
         check_sizes(Settings(n_train=100), [0.0, 0.6])
     with pytest.raises(ValueError, match="2300 rows are needed but digits holds 1797"):
         check_sizes(Settings(n_train=2000), [0.0])
+
+
+def test_data_with_a_single_class_are_refused_by_name(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("".join(f"{i / 10},{i % 3},7\n" for i in range(10)))
+    with pytest.raises(ValueError, match="one holds a single class \\(7\\)"):
+        check_sizes(Settings(dataset="csv", data_path=str(path), n_train=3, n_val=3), [0.0])
