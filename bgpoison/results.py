@@ -5,8 +5,8 @@
 same folder at once both keep every case, and a write costs one line, not the whole file.
 
 An interruption in the middle of a write (kill -9, a full disk) can leave a torn last line, a
-line without its newline. Opening the store drops it and says so in ``torn`` (the case is simply
-run again); a full disk is undone at once (the file is cut back to its last whole line). A line
+line without its newline. Opening the store, or the next ``add`` (a concurrent run killed while
+writing), drops it and says so in ``torn`` (the case is simply run again); a full disk is undone at once (the file is cut back to its last whole line). A line
 that is not JSON anywhere else is reported with its line number. When a case appears twice (two
 runs finished it), the last line wins: ``rows`` holds each case once. Temporary files that a
 killed ``atomic_write`` left behind (``.NAME.*.tmp``) are removed when the store is opened.
@@ -73,9 +73,12 @@ class ResultStore:
         """Store one finished case: append its line (one write, then fsync) under the lock."""
         line = (json.dumps(row, sort_keys=True) + "\n").encode()
         with folder_lock(self.folder):
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
             try:
                 size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":   # a writer killed mid-line
+                    self.torn = _drop_torn_tail(self.path)       # (we hold the lock: it is dead)
+                    size = os.fstat(fd).st_size
                 try:
                     if os.write(fd, line) != len(line):
                         raise OSError(errno.ENOSPC, "short write (is the disk full?)")

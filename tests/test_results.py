@@ -96,3 +96,13 @@ def test_an_interrupt_after_a_whole_line_was_written_keeps_it(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         store.add(_row("a"))
     assert [r["case"] for r in load(tmp_path / RESULTS)] == ["a"]
+
+
+def test_a_line_torn_by_another_writer_killed_meanwhile_is_cut_before_appending(tmp_path):
+    store = ResultStore(tmp_path)
+    store.add(_row("a"))
+    with open(tmp_path / RESULTS, "a") as f:           # another run, killed mid-line
+        f.write(json.dumps(_row("b"))[:25])
+    store.add(_row("c"))
+    assert [r["case"] for r in load(tmp_path / RESULTS)] == ["a", "c"]
+    assert store.torn.startswith('{"case": "b"')
