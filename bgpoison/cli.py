@@ -243,22 +243,22 @@ def cmd_run(args):
               f"write); dropped it, that case runs again", file=sys.stderr)
     progress = Progress(not args.no_progress)
     signal.signal(signal.SIGTERM, _on_sigterm)               # stop like Ctrl-C, keep results
-    with executor_for(args) as executor:
-        try:
+    try:
+        with executor_for(args) as executor:                # stopped before the except runs
             summary = experiment.run_experiment(settings, fractions, seeds, out,
                                                 executor=executor, progress=progress)
-        except (KeyboardInterrupt, Terminated) as err:
-            done = len(ResultStore(out).rows)
-            print(f"\ninterrupted: {done} finished case(s) are saved in {out}; rerun the same "
-                  "command to continue", file=sys.stderr)
-            return 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
-        except Exception as err:
-            if not isinstance(err, BrokenExecutor) and type(err).__name__ != "KilledWorker":
-                raise                                         # Dask: a case killed its workers
-            done = len(ResultStore(out).rows)
-            raise LostWorker(f"a worker process died ({err or 'killed, or out of memory?'}); "
-                             f"{done} finished case(s) are saved in {out}; rerun the same "
-                             "command to continue")
+    except (KeyboardInterrupt, Terminated) as err:
+        done = len(ResultStore(out).rows)
+        print(f"\ninterrupted: {done} finished case(s) are saved in {out}; rerun the same "
+              "command to continue", file=sys.stderr)
+        return 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
+    except Exception as err:
+        if not isinstance(err, BrokenExecutor) and type(err).__name__ != "KilledWorker":
+            raise                                             # Dask: a case killed its workers
+        done = len(ResultStore(out).rows)
+        raise LostWorker(f"a worker process died ({err or 'killed, or out of memory?'}); "
+                         f"{done} finished case(s) are saved in {out}; rerun the same "
+                         "command to continue")
     from .report import print_table, draw_figures
     print_table(summary)
     stopped = [r["attack_stopped"] for r in ResultStore(out).rows if r.get("attack_stopped")]
@@ -307,9 +307,11 @@ def executor_for(args):
 
 
 def _worker_init(parent):
-    """In each worker: leave Ctrl-C to the parent, and exit if the parent goes away (even by
-    SIGKILL, which no handler sees)."""
+    """In each worker: leave Ctrl-C to the parent, die quietly on SIGTERM (the parent's
+    handler is inherited by fork), and exit if the parent goes away (even by SIGKILL, which no
+    handler sees)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch():
         while os.getppid() == parent:
