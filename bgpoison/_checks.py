@@ -7,9 +7,29 @@ after their entry point has checked once.
 import numpy as np
 
 
+def real(a, name):
+    """``a`` as a float64 array; ValueError for complex numbers or anything not numeric."""
+    if np.iscomplexobj(a):
+        raise ValueError(f"{name} must hold real numbers; got complex values")
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must hold numbers; {err}") from None
+
+
+def generator(rng, name="rng"):
+    """``rng`` as a numpy Generator: a Generator, or an int seed (not a bool)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)):
+        raise ValueError(f"{name} must be a numpy.random.Generator or an int seed; got "
+                         f"{type(rng).__name__} {rng!r}")
+    return np.random.default_rng(rng)
+
+
 def as_matrix(X, name, n_features=None):
     """``X`` as a finite float64 array of shape (n, n_features)."""
-    X = np.asarray(X, dtype=np.float64)
+    X = real(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n_samples, n_features); got shape {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
@@ -22,7 +42,7 @@ def as_matrix(X, name, n_features=None):
 
 def as_vector(v, name, size):
     """``v`` as a finite float64 vector of length ``size``."""
-    v = np.asarray(v, dtype=np.float64)
+    v = real(v, name)
     if v.shape != (size,):
         raise ValueError(f"{name} must be a flat vector of shape ({size},); got shape {v.shape}")
     finite(v, name)
@@ -32,6 +52,8 @@ def as_vector(v, name, size):
 def as_labels(y, name, n_classes, n_rows):
     """``y`` as int64 labels in 0..n_classes-1 (any label >= 0 if n_classes is None)."""
     y = np.asarray(y)
+    if np.iscomplexobj(y):
+        raise ValueError(f"{name} must hold integer labels; got complex values")
     if y.shape != (n_rows,):
         raise ValueError(f"{name} must have shape ({n_rows},), one label per row; got {y.shape}")
     if y.size and not np.issubdtype(y.dtype, np.integer):
@@ -59,7 +81,10 @@ def positive_int(value, name):
 
 
 def nonnegative(value, name):
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}") from None
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return value

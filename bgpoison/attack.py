@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _checks
+from . import _checks, guards
 from .back_gradient import BackGradient
 from .objectives import ErrorSpecific
 from .reversal import ConvergenceError
@@ -119,7 +119,7 @@ class PoisoningAttack:
         """Run the attack on the training set; ``rng`` (Generator or seed) drives every random
         choice (initial points, initial weights). Give ``X_c, y_c`` to start from your own."""
         model = self.model
-        rng = np.random.default_rng(rng)
+        rng = _checks.generator(rng)
         X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
         y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
         source = None
@@ -135,6 +135,7 @@ class PoisoningAttack:
         args = (model, self.gd, w0, X_tr, y_tr)
         result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source, n_trainings=1)
         value, kept = self._value(args, X_c, y_c)
+        guards.check_value(value)                    # an attack records only finite values
         result.history.append(value)
         groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]
         for _ in range(self.max_passes):
@@ -179,7 +180,7 @@ class PoisoningAttack:
             except DivergenceError:                  # training diverged there: a rejected step
                 new = -np.inf
             result.n_trainings += 1
-            if new > value:
+            if new > value and np.isfinite(new):     # never record a non-finite A
                 result.X_c = trial
                 return new, kept
         return None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
+from . import _checks, guards
 from .reversal import REVERSALS
 
 
@@ -97,6 +97,7 @@ def train_forward(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
                "fixed-point": {"tol": tol, "max_iter": max_iter}}.get(reversal, {})
     trajectory = REVERSALS[reversal](model, gd, X, Y, **options)
     w_T = trajectory.forward(w0)
+    guards.check_trained(model, w_T, X, Y, trajectory.start, gd)   # L(w_T) finite, not soaring
     value, dw = objective.value_and_grad(model, w_T)           # dw = dA/dw_T
     return ForwardRun(model, gd, w0, X, Y, n, trajectory, value, w_T, dw)
 
@@ -123,9 +124,13 @@ def reverse(run, products_at="start"):
         Hdg, dX_t = model.r_backward(w_t, X, Y, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
         dw += Hdg                                              # dA/dw_t
         dX_c += dX_t                                           # dA/dX_c, summed over steps
+    w0_error = float(np.max(np.abs(trajectory.w0 - run.w0)))
+    if trajectory.name == "fixed-point":                       # it must not lose the trajectory
+        guards.check_reconstruction(w0_error, run.w0, run.w_T, gd.lr)
+    guards.check_hypergradient(run.value, dX_c)                # never a NaN or inf gradient
     return BackGradientResult(
         grad=dX_c, value=run.value, w_T=run.w_T, grad_w0=dw,
-        w0_error=float(np.max(np.abs(trajectory.w0 - run.w0))),
+        w0_error=w0_error,
         vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0),
         buffer_bits=int(np.max(getattr(trajectory, "buffer_bits", 0), initial=0)),
         bytes_held=trajectory.bytes_held)

@@ -1,14 +1,23 @@
 """The ``bgpoison`` command: ``bgpoison run`` runs an experiment, ``bgpoison plot`` redraws it.
 
 Errors in what the user typed or pointed at exit with status 2 and one line on stderr, never a
-traceback. Results are stored case by case; rerunning the same command skips finished cases, so
-Ctrl-C loses nothing that had finished.
+traceback, before any case runs; a setting that cannot train (divergence, a reversal past its
+limit, a trajectory too large for memory) or a lost worker exits with status 1 and one line.
+Results are appended case by case; rerunning the same command skips finished cases, so Ctrl-C,
+SIGTERM or a kill lose nothing that had finished. Worker processes (``--workers``) stop with
+the command; ``--scheduler`` sends the cases to Dask (``bgpoison.cluster``).
 """
 import argparse
+import contextlib
+import multiprocessing
 import os
+import signal
+import stat
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from . import experiment, presets
@@ -31,9 +40,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _floats(text):
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas; got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number; got {text!r}")
+    return values
 
 
 def _ints(text):
@@ -45,9 +57,12 @@ def _ints(text):
 
 def _class_map(text):
     try:
-        return tuple(tuple(int(c) for c in pair.split(":")) for pair in text.split(","))
+        pairs = tuple(tuple(int(c) for c in pair.split(":")) for pair in text.split(","))
     except ValueError:
+        pairs = ()
+    if not pairs or any(len(p) != 2 for p in pairs):
         raise argparse.ArgumentTypeError(f"expected pairs like 8:3,1:7; got {text!r}")
+    return pairs
 
 
 def build_parser():
@@ -59,41 +74,54 @@ def build_parser():
                          "output folder; print a table; write results.jsonl, summary.csv and "
                          "figures.")
     s = Settings()
+
+    def option(group, *flags, help="", **kwargs):
+        """A flag for a Settings field: default None ("not given"), the real default in help."""
+        field = flags[0][2:].replace("-", "_")
+        shown = getattr(s, field, None)
+        if shown not in (None, ()):
+            help = f"{help} (default: {shown})" if help else f"default: {shown}"
+        group.add_argument(*flags, help=help, **kwargs)
+
     g = run.add_argument_group("data")
-    g.add_argument("--dataset", choices=experiment.DATASETS, default=s.dataset)
-    g.add_argument("--data-path", help="MNIST folder of IDX files (default: the bundled 5,000-image sample) or CSV file")
-    g.add_argument("--label-column", type=int, default=s.label_column, help="CSV label column")
-    g.add_argument("--classes", type=_ints, help="keep these classes, e.g. 1,7")
-    g.add_argument("--n-train", type=int, default=s.n_train)
-    g.add_argument("--n-val", type=int, default=s.n_val)
-    g.add_argument("--n-test", type=int, help="default: all remaining rows")
+    option(g, "--dataset", choices=experiment.DATASETS)
+    option(g, "--data-path", help="MNIST folder of IDX files (default: the bundled 5,000-image "
+           "sample) or CSV file")
+    option(g, "--label-column", type=int, help="CSV label column")
+    option(g, "--classes", type=_ints, help="keep these classes, e.g. 1,7")
+    option(g, "--n-train", type=int)
+    option(g, "--n-val", type=int)
+    option(g, "--n-test", type=int, help="default: all remaining rows")
     g = run.add_argument_group("attack")
-    g.add_argument("--model", choices=experiment.MODELS, default=s.model)
-    g.add_argument("--hidden", type=int, default=s.hidden, help="MLP hidden units")
-    g.add_argument("--l2", type=float, default=s.l2)
-    g.add_argument("--objective", choices=experiment.OBJECTIVES, default=s.objective)
-    g.add_argument("--class-map", type=_class_map, default=(),
-                   help="error-specific targets: validation class a counts as b, e.g. 8:3")
-    g.add_argument("--steps", "-T", type=int, default=s.steps, help="training steps T")
-    g.add_argument("--lr", type=float, default=s.lr, help="learning rate eta")
-    g.add_argument("--reversal", default=s.reversal,
-                   choices=("stored", "checkpoint", "paper", "fixed-point"))
-    g.add_argument("--update", choices=("joint", "sequential"), default=s.update)
-    g.add_argument("--gradient", choices=("back-gradient", "kkt"), default=s.gradient)
-    g.add_argument("--passes", type=int, default=s.passes)
-    g.add_argument("--victim", choices=experiment.MODELS,
-                   help="model retrained on the poisoned data (default: --model)")
-    g.add_argument("--victim-steps", type=int)
-    g.add_argument("--victim-lr", type=float)
+    option(g, "--model", choices=experiment.MODELS)
+    option(g, "--hidden", type=int, help="MLP hidden units")
+    option(g, "--l2", type=float)
+    option(g, "--objective", choices=experiment.OBJECTIVES)
+    option(g, "--class-map", type=_class_map,
+           help="error-specific targets: validation class a counts as b, e.g. 8:3")
+    option(g, "--steps", "-T", type=int, help="training steps T")
+    option(g, "--lr", type=float, help="learning rate eta")
+    option(g, "--reversal", choices=("stored", "checkpoint", "paper", "fixed-point"))
+    option(g, "--update", choices=("joint", "sequential"))
+    option(g, "--gradient", choices=("back-gradient", "kkt"))
+    option(g, "--passes", type=int)
+    option(g, "--victim", choices=experiment.MODELS,
+           help="model retrained on the poisoned data (default: --model)")
+    option(g, "--victim-steps", type=int, help="default: --steps")
+    option(g, "--victim-lr", type=float, help="default: --lr")
     g = run.add_argument_group("experiment")
     g.add_argument("--preset", choices=list(presets.PRESETS) + ["spambase"],
                    help="one of the paper's experiments (see RESULTS.md); sets data, models, "
-                   "fractions and seeds")
-    g.add_argument("--fast", action="store_true", help="tiny sizes: a smoke run in seconds")
-    g.add_argument("--fractions", type=_floats, default=_floats(DEFAULT_FRACTIONS),
+                   "fractions and seeds (flags you give override it)")
+    g.add_argument("--fast", action="store_true", help="tiny sizes: a smoke run in seconds "
+                   "(flags you give win)")
+    g.add_argument("--fractions", type=_floats,
                    help=f"poisoning fractions m/(n+m) in [0, 1) (default {DEFAULT_FRACTIONS})")
-    g.add_argument("--seeds", type=int, default=5, help="number of splits / seeds 0..N-1")
-    g.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    g.add_argument("--seeds", type=int, help="number of splits / seeds 0..N-1 (default 5)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="processes, or Dask workers with --scheduler local (default 1)")
+    g.add_argument("--scheduler", help="run the cases on Dask: 'local' starts a LocalCluster "
+                   "of --workers processes; an address (tcp://host:8786) uses that cluster")
     g.add_argument("--out", help="output folder (default bgpoison-out, or bgpoison-out/PRESET)")
     g.add_argument("--no-progress", action="store_true")
     plot = sub.add_parser("plot", help="redraw figures from saved results")
@@ -101,9 +129,29 @@ def build_parser():
     return parser
 
 
-def settings_from(args):
+def explicit_settings(args):
+    """The Settings fields the user typed (the run flags default to None, "not given")."""
     names = {f.name for f in experiment.dataclasses.fields(Settings)}
-    return Settings(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def settings_from(args):
+    return Settings(**explicit_settings(args))
+
+
+def check_data_path(path):
+    """UsageError unless ``path`` is missing (the reader names it), a regular file or a folder:
+    reading a FIFO blocks forever and a device such as /dev/zero never ends."""
+    if path is None:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise UsageError(f"cannot read --data-path {path}: {err.strerror}")
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UsageError(f"--data-path {path} is not a regular file or a folder")
 
 
 def check_out(out):
@@ -112,8 +160,10 @@ def check_out(out):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create output folder {out}: {err.strerror}")
-    if not os.access(out, os.W_OK):
-        raise UsageError(f"output folder {out} is not writable")
+    for path in (out, out / RESULTS):
+        if path.exists() and not os.access(path, os.W_OK):
+            raise UsageError(f"{'output folder' if path == out else 'results file'} {path} "
+                             "is not writable")
     return out
 
 
@@ -135,43 +185,146 @@ class Progress:
         sys.stderr.flush()
 
 
-def cmd_run(args):
+def run_settings(args):
+    """(settings, fractions, seeds) from the flags: a preset, or one setting; --fast shrinks
+    the sizes, and flags the user typed override both."""
+    explicit = explicit_settings(args)
     if args.preset:
         settings, fractions, seeds = presets.get(args.preset, args.fast, args.data_path)
+        settings = [replace(s, **explicit) for s in settings]
     else:
-        settings, fractions, seeds = [settings_from(args)], args.fractions, range(args.seeds)
-        settings = [presets.shrink(s) for s in settings] if args.fast else settings
+        settings, fractions, seeds = [Settings(**explicit)], _floats(DEFAULT_FRACTIONS), range(5)
+        if args.fast:
+            settings = [replace(presets.shrink(s), **explicit) for s in settings]
+    fractions = fractions if args.fractions is None else args.fractions
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise UsageError(f"--seeds must be at least 1; got {args.seeds}")
+        seeds = range(args.seeds)
+    return settings, fractions, seeds
+
+
+ONLY_FOR = {"data_path": ("--data-path", "--dataset mnist or csv", ("mnist", "csv")),
+            "label_column": ("--label-column", "--dataset csv", ("csv",))}
+
+
+def check_flags(args):
+    """UsageError for a flag that the chosen run would silently ignore."""
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1; got {args.workers}")
+    if args.scheduler not in (None, "local") and args.workers != 1:
+        raise UsageError("--workers applies only without --scheduler or with --scheduler "
+                         "local; a cluster's workers are started with the cluster")
+    if args.preset:
+        return
+    dataset = args.dataset or Settings().dataset
+    for name, (flag, where, datasets) in ONLY_FOR.items():
+        if getattr(args, name) is not None and dataset not in datasets:
+            raise UsageError(f"{flag} applies only to {where}; got --dataset {dataset}")
+    if args.hidden is not None and "mlp" not in (args.model, args.victim):
+        raise UsageError("--hidden applies only to --model mlp or --victim mlp")
+    if args.class_map is not None and args.objective != "specific":
+        raise UsageError("--class-map applies only to --objective specific")
+
+
+def cmd_run(args):
+    check_flags(args)
+    check_data_path(args.data_path)
+    settings, fractions, seeds = run_settings(args)
     for f in fractions:
         experiment.n_points(f, settings[0].n_train)         # ValueError for f outside [0, 1)
-    if len(seeds) < 1 or args.workers < 1:
-        raise UsageError("--seeds and --workers must be at least 1")
     for s in settings:
-        experiment.load_data(s)                             # fail now on a bad path or format
+        experiment.check_sizes(s, fractions)                # bad path, format or sizes: now
     out = check_out(args.out or ("bgpoison-out/" + args.preset if args.preset else
                                  "bgpoison-out"))
+    store = ResultStore(out)                                 # cleans up after a killed run
+    if store.torn:
+        print(f"bgpoison: note: {out / RESULTS} ended in a partial line (an interrupted "
+              f"write); dropped it, that case runs again", file=sys.stderr)
     progress = Progress(not args.no_progress)
-    executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
+    signal.signal(signal.SIGTERM, _on_sigterm)               # stop like Ctrl-C, keep results
     try:
-        summary = experiment.run_experiment(settings, fractions, seeds, out,
-                                            executor=executor, progress=progress)
-    except KeyboardInterrupt:
+        with executor_for(args) as executor:                # stopped before the except runs
+            summary = experiment.run_experiment(settings, fractions, seeds, out,
+                                                executor=executor, progress=progress)
+    except (KeyboardInterrupt, Terminated) as err:
         done = len(ResultStore(out).rows)
         print(f"\ninterrupted: {done} finished case(s) are saved in {out}; rerun the same "
               "command to continue", file=sys.stderr)
-        return 130
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        return 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
+    except Exception as err:
+        if not isinstance(err, BrokenExecutor) and type(err).__name__ != "KilledWorker":
+            raise                                             # Dask: a case killed its workers
+        done = len(ResultStore(out).rows)
+        raise LostWorker(f"a worker process died ({err or 'killed, or out of memory?'}); "
+                         f"{done} finished case(s) are saved in {out}; rerun the same "
+                         "command to continue")
     from .report import print_table, draw_figures
     print_table(summary)
+    stopped = [r["attack_stopped"] for r in ResultStore(out).rows if r.get("attack_stopped")]
+    if stopped:
+        print(f"bgpoison: note: the attack stopped early in {len(stopped)} case(s), keeping "
+              f"its points so far; first: {_one_line(stopped[0])}", file=sys.stderr)
     for path in draw_figures(out):
         print(f"wrote {path}")
     return 0
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: stop like Ctrl-C (workers stopped, finished cases kept)."""
+
+
+class LostWorker(Exception):
+    """A worker process died; the finished cases are saved."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def executor_for(args):
+    """None (run here), a process pool, or a Dask cluster's executor; stopped on the way out,
+    whatever happens (its worker processes never outlive this one)."""
+    if args.scheduler:
+        from . import cluster
+        with cluster.dask_executor(args.scheduler, args.workers) as executor:
+            yield executor
+        return
+    if args.workers == 1:
+        yield None
+        return
+    executor = ProcessPoolExecutor(args.workers, initializer=_worker_init,
+                                   initargs=(os.getpid(),))
+    try:
+        yield executor
+    finally:
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)   # no second one meanwhile
+        for process in multiprocessing.active_children():
+            process.terminate()                       # running cases are not waited for
+        executor.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _worker_init(parent):
+    """In each worker: leave Ctrl-C to the parent, die quietly on SIGTERM (the parent's
+    handler is inherited by fork), and exit if the parent goes away (even by SIGKILL, which no
+    handler sees)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def cmd_plot(args):
     from .report import draw_figures
     path = Path(args.results)
+    if not path.exists():
+        raise UsageError(f"no results found: {path} does not exist")
     folder = path.parent if path.is_file() else path
     if not (folder / RESULTS).is_file():
         raise UsageError(f"no results found: expected {folder / RESULTS}")
@@ -187,12 +340,17 @@ def main(argv=None):
     except BrokenPipeError:                          # e.g. piped into head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ConvergenceError, DivergenceError) as err:          # a setting that cannot train
-        print(f"bgpoison: failed: {err}", file=sys.stderr)
+    except (ConvergenceError, DivergenceError, LostWorker, MemoryError) as err:
+        print(f"bgpoison: failed: {_one_line(err)}", file=sys.stderr)   # cannot train / run
         return 1
     except (UsageError, ValueError, OSError, ImportError) as err:
-        print(f"bgpoison: error: {err}", file=sys.stderr)
+        print(f"bgpoison: error: {_one_line(err)}", file=sys.stderr)
         return 2
+
+
+def _one_line(err):
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
 
 
 if __name__ == "__main__":

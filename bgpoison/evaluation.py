@@ -38,16 +38,19 @@ def evaluate(model, gd, X_tr, y_tr, X_test, y_test, X_c=None, y_c=None, *, rng=N
         X_c = _checks.as_matrix(X_c, "X_c", model.n_features)
         y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
         X_tr, y_tr = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
+    if y_target is not None:
+        y_target = _checks.as_labels(y_target, "y_target", model.n_classes, len(y_test))
     if w0 is None:
-        w0 = model.init_params(np.random.default_rng(rng))
+        rng = np.random.default_rng() if rng is None else _checks.generator(rng)
+        w0 = model.init_params(rng)
     w = gd.run(model, w0, X_tr, y_tr)
-    wrong = model.predict(w, X_test) != y_test
+    predicted = model.predict(w, X_test)                                # (n_test,)
+    wrong = predicted != y_test
     per_class = np.array([wrong[y_test == k].mean() if np.any(y_test == k) else np.nan
                           for k in range(model.n_classes)])
     target_rate = None
     if y_target is not None:
-        y_target = _checks.as_labels(y_target, "y_target", model.n_classes, len(y_test))
-        aimed = y_target != y_test
-        hits = model.predict(w, X_test[aimed]) == y_target[aimed]
+        aimed = y_target != y_test                   # rows whose target differs from the truth
+        hits = predicted[aimed] == y_target[aimed]
         target_rate = float(hits.mean()) if aimed.any() else float("nan")
     return Evaluation(float(wrong.mean()), per_class, target_rate, w)

@@ -13,13 +13,14 @@ import dataclasses
 import hashlib
 import json
 import time
+from math import inf
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
 
 import bgpoison as bg
-from . import datasets
+from . import datasets, guards
 from .results import ResultStore, summarise, write_summary
 
 DATASETS = ("digits", "blobs", "mnist", "csv")
@@ -67,6 +68,30 @@ class Settings:
             raise ValueError(f"dataset {self.dataset!r} needs a data path (--data-path)")
         if self.objective == "specific" and not self.class_map:
             raise ValueError("the error-specific objective needs a class map, e.g. 8:3")
+        if self.classes is not None and len(self.classes) < 2:
+            raise ValueError(f"classes must name at least two classes, e.g. 1,7; "
+                             f"got {self.classes}")
+        if self.class_map and all(a == b for a, b in self.class_map):
+            raise ValueError(f"class map {self.class_map} changes no class; map a class to "
+                             f"another, e.g. 8:3")
+        for name in ("n_train", "n_val", "n_test", "steps", "passes", "hidden", "n_features",
+                     "victim_steps"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, np.integer)) or value < 1):
+                raise ValueError(f"{name.replace('_', '-')} must be an integer >= 1; "
+                                 f"got {value!r}")
+            if value is not None:
+                object.__setattr__(self, name, int(value))     # numpy ints: JSON-ready
+        for name, least in (("lr", 0), ("victim_lr", 0), ("step", 0), ("l2", None)):
+            value = getattr(self, name)
+            if value is None and least is not None:
+                continue                                        # not given
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
+                    not (0 < value < inf if least is not None else 0 <= value < inf):
+                raise ValueError(f"{name.replace('_', '-')} must be a finite number "
+                                 f"{'>' if least is not None else '>='} 0; got {value!r}")
+            object.__setattr__(self, name, float(value))
 
     def label(self):
         """A short name for tables and legends, e.g. 'softmax generic', 'mlp -> logistic
@@ -145,7 +170,8 @@ def run_case(case):
     d, K = X_tr.shape[1], data.n_classes
     model, victim = make_model(s.model, d, K, s), make_model(s.victim or s.model, d, K, s)
     gd = bg.GradientDescent(s.lr, s.steps)
-    victim_gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)
+    victim_gd = bg.GradientDescent(s.lr if s.victim_lr is None else s.victim_lr,
+                                   s.steps if s.victim_steps is None else s.victim_steps)
     retarget = _retarget(s, K)
     objective = bg.ErrorGeneric(X_val, y_val) if s.objective == "generic" else \
         bg.ErrorSpecific(X_val, retarget(y_val), y_true=y_val)
@@ -191,27 +217,79 @@ def run_case(case):
 def run_experiment(settings, fractions, seeds, out, executor=None, progress=None):
     """Run every (settings, fraction, seed) case not yet stored in folder ``out``.
 
-    ``settings``: one Settings or a list. ``executor``: any concurrent.futures.Executor, or None
-    to run here. ``progress(done, total)`` is called as cases finish. Returns the summary.
+    ``settings``: one Settings or a list. ``executor``: any concurrent.futures.Executor (e.g. a
+    ``ProcessPoolExecutor`` or Dask's ``client.get_executor()``), or None to run here.
+    ``progress(done, total)`` is called as cases finish. Every case's sizes are checked before
+    any case runs. Rows are written here, by the calling process, as cases finish; if a case
+    fails, the cases that finished are kept and the first error is raised once the running ones
+    are done. Returns the summary.
     """
     store = ResultStore(out)
     settings = [settings] if isinstance(settings, Settings) else list(settings)
     cases = [Case(s, float(f), int(seed)) for s in settings for f in fractions for seed in seeds]
+    cases = list({c.id: c for c in cases}.values())       # a fraction given twice runs once
+    if not cases:
+        raise ValueError("no cases to run: give at least one setting, fraction and seed")
+    for s in dict.fromkeys(settings):
+        check_sizes(s, fractions)
     todo = [c for c in cases if c.id not in store.done()]
     done = len(cases) - len(todo)
     if progress:
         progress(done, len(cases))
-    finished = map(run_case, todo) if executor is None else \
-        (f.result() for f in as_completed([executor.submit(run_case, c) for c in todo]))
-    for row in finished:
-        store.add(row)
-        done += 1
-        if progress:
-            progress(done, len(cases))
+    error = None
+    if executor is None:
+        for case in todo:
+            store.add(run_case(case))
+            done += 1
+            if progress:
+                progress(done, len(cases))
+    else:
+        futures = [executor.submit(run_case, c) for c in todo]
+        for future in as_completed(futures):
+            try:
+                row = future.result()
+            except Exception as err:                   # keep the others; raise the first later
+                if error is None:
+                    error = err
+                    for f in futures:
+                        f.cancel()                     # those not started yet
+                continue
+            store.add(row)
+            done += 1
+            if progress:
+                progress(done, len(cases))
     ids = {c.id for c in cases}
-    summary = summarise([r for r in store.rows if r["case"] in ids])
-    write_summary(out, summary)
+    summary = summarise([r for r in store.reload() if r["case"] in ids])
+    store.write_summary(summary)
+    if error is not None:
+        raise error
     return summary
+
+
+def check_sizes(s, fractions):
+    """ValueError unless the data hold n_train + n_val (+ n_test) rows, every fraction's
+    poisoning points fit in the training set (points are cloned from distinct training rows),
+    and the models and class map suit the data's classes."""
+    data = load_data(s)
+    if data.n_classes < 2:
+        raise ValueError(f"{data.name} holds a single class ({data.classes[0]}); poisoning "
+                         f"needs at least two")
+    for name in (s.model, s.victim or s.model):
+        model = make_model(name, data.X.shape[1], data.n_classes, s)
+    _retarget(s, data.n_classes)
+    if s.gradient == "back-gradient" and s.reversal == "stored":        # not after hours
+        guards.check_memory(s.steps + 1, make_model(s.model, data.X.shape[1], data.n_classes,
+                                                    s).n_params, s.reversal)
+    need = s.n_train + s.n_val + (s.n_test or 0)
+    if need > len(data.y):
+        raise ValueError(f"n_train + n_val + n_test = {need} rows are needed but {data.name} "
+                         f"holds {len(data.y)}")
+    for f in fractions:
+        m = n_points(f, s.n_train)
+        if m > s.n_train:
+            raise ValueError(f"fraction {f} needs {m} poisoning points, cloned from distinct "
+                             f"training rows, but n_train is {s.n_train}; use a fraction of at "
+                             f"most 0.5 or more training rows")
 
 
 def _retarget(s, K):

@@ -68,10 +68,14 @@ def mnist(path=None, kind="train"):
     prefixes = {"train": "train", "test": "t10k", "t10k": "t10k"}
     if kind not in prefixes:
         raise ValueError(f"kind must be one of {sorted(prefixes)}; got {kind!r}")
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(f"{path} is not a folder; expected a folder of MNIST IDX files")
     images_path = _find(Path(path), f"{prefixes[kind]}-images-idx3-ubyte")
     labels_path = _find(Path(path), f"{prefixes[kind]}-labels-idx1-ubyte")
     images = _read_idx(images_path, 0x00000803, "images (uint8, 3-D)")   # (n, rows, cols)
     labels = _read_idx(labels_path, 0x00000801, "labels (uint8, 1-D)")   # (n,)
+    if len(images) == 0:
+        raise ValueError(f"{images_path} holds 0 images; expected at least one")
     if len(images) != len(labels):
         raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} holds "
                          f"{len(labels)} labels; expected one label per image")
@@ -102,12 +106,36 @@ def _mnist_sample_arrays():
 
 
 def _number(cell):
-    """float(cell), or None if the cell is not a finite number."""
+    """float(cell), or None if the cell is not a finite number; quotes around it are fine."""
+    cell = cell.strip()
+    if len(cell) >= 2 and cell[0] == cell[-1] and cell[0] in "\"'":
+        cell = cell[1:-1]
     try:
         value = float(cell)
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def _regular_file(path):
+    """``path`` as a Path; ValueError if it exists but is not a regular file (a FIFO would
+    block the read forever, a device such as /dev/zero would never end)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    return path                                       # a missing file: open() names it
+
+
+def _text(path):
+    """The file's text as UTF-8, a leading byte-order mark dropped; ValueError naming the file
+    and byte for anything else."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[err.start]:02X} "
+                         f"at offset {err.start}); expected a numeric CSV") from None
 
 
 def csv(path, label_column=-1, delimiter=",", skip_header=None):
@@ -118,9 +146,9 @@ def csv(path, label_column=-1, delimiter=",", skip_header=None):
     treats the first line as a header when none of its cells is a number. Features keep their
     own scale (UCI Spambase's reach ~1e4); ``bounds`` of the training part gives their box.
     """
-    path = Path(path)                                               # read_text names it if missing
+    path = _regular_file(path)
     rows = [(number, line.split(delimiter))                          # (line number, cells)
-            for number, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+            for number, line in enumerate(_text(path).splitlines(), start=1) if line.strip()]
     if rows and (skip_header if skip_header is not None
                  else all(_number(cell) is None for cell in rows[0][1])):
         rows = rows[1:]

@@ -46,6 +46,14 @@ def check_directional(f, derivative, x, *, rng, name="f", arg="x", n_directions=
     (below 1 when everything passed); raises ``AssertionError`` on the first failure.
     """
     x = np.asarray(x, dtype=np.float64)
+    for key, value, least in (("eps", eps, 0.0), ("rtol", rtol, 0.0), ("atol", atol, 0.0)):
+        if not (isinstance(value, (int, float, np.floating)) and np.isfinite(value)
+                and (value > least if key == "eps" else value >= least)):
+            raise ValueError(f"{key} must be a finite number {'>' if key == 'eps' else '>='} "
+                             f"0; got {value!r}")
+    if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) \
+            or n_directions < 0:
+        raise ValueError(f"n_directions must be an integer >= 0; got {n_directions!r}")
     worst = 0.0
     for label, u in _directions(x.shape, rng, n_directions, max_coordinates):
         fd = (np.asarray(f(x + eps * u)) - np.asarray(f(x - eps * u))) / (2.0 * eps)

@@ -40,7 +40,19 @@ def draw_figures(folder):
     from . import plots
     folder = Path(folder)
     rows = load(folder / RESULTS)
-    summary = summarise(rows)
+    if not rows:
+        raise ValueError(f"{folder / RESULTS} holds no finished cases yet")
+    summary = summarise(rows)                          # ValueError if a row lacks a field
+    try:
+        return _draw(folder, rows, summary)
+    except (KeyError, TypeError, IndexError) as err:
+        raise ValueError(f"{folder / RESULTS}: a results row lacks or garbles a field the "
+                         f"figures need ({type(err).__name__}: {err}); was it written by this "
+                         f"version of bgpoison?") from err
+
+
+def _draw(folder, rows, summary):
+    from . import plots
     curves = {}
     for label in dict.fromkeys(e["setting"] for e in summary):
         entries = [e for e in summary if e["setting"] == label]
@@ -75,7 +87,8 @@ def _boundary(path, row):
     s = experiment.Settings.from_dict(row["settings"])
     data, ((X_tr, y_tr), _, _), _ = experiment.split_case(s, row["seed"])
     victim = experiment.make_model(s.victim or s.model, 2, data.n_classes, s)
-    gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)
+    gd = bg.GradientDescent(s.lr if s.victim_lr is None else s.victim_lr,
+                            s.steps if s.victim_steps is None else s.victim_steps)
     X_c, y_c = np.array(row["X_c"]), np.array(row["y_c"])
     w_clean = bg.evaluate(victim, gd, X_tr, y_tr, X_tr, y_tr, rng=row["seed"]).w
     w_poisoned = bg.evaluate(victim, gd, X_tr, y_tr, X_tr, y_tr, X_c, y_c, rng=row["seed"]).w

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from . import _checks
+from . import _checks, guards
 
 
 ULPS = 4 * np.finfo(float).eps                   # a change of a few units in the last place
@@ -43,6 +43,7 @@ class _Reversal:
                              f"(momentum=0, got {gd.momentum}); use 'stored' or 'checkpoint'")
         self.model, self.gd, self.X, self.Y = model, gd, X, Y
         self.w0, self.vectors_held, self._bytes = None, 0, 0
+        self.start = None                            # L(w_0), set by the first step
 
     @property
     def bytes_held(self):
@@ -50,7 +51,10 @@ class _Reversal:
         return max(self._bytes, 8 * self.model.n_params * self.vectors_held)
 
     def _step(self, w, v, t, acts=None):
-        return self.gd.step(self.model, w, v, self.X, self.Y, t, acts)
+        acts = self.model.forward(w, self.X) if acts is None else acts   # forward(w_t)
+        if t == 0:                                  # L(w_0): the divergence check's reference
+            self.start = guards.training_loss(self.model, w, acts, self.Y)
+        return self.gd.step(self.model, w, v, self.X, self.Y, t, acts, self.start)
 
     def _forward_and_step(self, w, v, t):
         """(acts_t, w_{t+1}, v_{t+1}): one step, and of the forward pass it took at w_t the
@@ -80,6 +84,7 @@ class Stored(_Reversal):
         # one (T+1, p) block, not T+1 separate arrays: long-lived small arrays scattered among
         # the step's large temporaries made malloc return and re-fault memory every step
         # (measured: 420k page faults and 2x slower training for the MLP at digits scale)
+        guards.check_memory(self.gd.n_steps + 1, w0.size, self.name)   # before allocating
         self.ws = np.empty((self.gd.n_steps + 1, w0.size))
         self.ws[0] = w0
         self.acts = []                                         # forward(w_t), t = 0..T-1
@@ -205,20 +210,26 @@ class FixedPoint(Paper):
             change = np.max(np.abs(u_new - u)) / scale
             first = change if first is None else first
             if change <= max(self.tol, ULPS):
-                return u_new
+                return self._verified(u_new, w_next, t)
             if previous is not None and change >= previous and change <= ROUND_OFF_FLOOR:
-                return u_new                                   # stalled at round-off
+                return self._verified(u_new, w_next, t)       # stalled at round-off
             if change > DIVERGED * first:                      # growing: it does not contract
                 break
             u, previous = u_new, change
         else:
             if change <= ROUND_OFF_FLOOR:                      # still creeping at ~1e-15 when
-                return u_new                                   # the budget ran out: accept
+                return self._verified(u_new, w_next, t)       # the budget ran out: accept
         raise ConvergenceError(
             f"fixed-point reversal did not converge at step {t}: the iterate still moved by "
             f"{change:.3e} (relative) after {self.iterations} iterations in all. The iteration "
             f"contracts only while lr * L_smooth < 1 (lr={self.gd.lr:g}); use a smaller lr or "
             f"reversal='stored' or 'checkpoint'")
+
+    def _verified(self, u, w_next, t):
+        """``u`` after checking that it steps forward onto w_{t+1} (``guards.check_preimage``)."""
+        guards.check_preimage(u - self.gd.lr * self._grad(u), w_next, t, self.gd.lr,
+                              max(self.tol, guards.PREIMAGE_RTOL))
+        return u
 
 
 def _nbytes(acts):

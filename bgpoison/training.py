@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
+from . import _checks, guards
 
 
 class DivergenceError(ValueError):
@@ -38,16 +38,18 @@ class GradientDescent:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         object.__setattr__(self, "momentum", gamma)
 
-    def step(self, model, w, v, X, Y, t=None, acts=None):
+    def step(self, model, w, v, X, Y, t=None, acts=None, start=None):
         """One step from (w_t, v_t) -> (w_{t+1}, v_{t+1}); ``Y`` = ``model.targets(y)``.
 
         ``acts`` is ``model.forward(w_t, X)`` when the caller already has it (the reverse pass
         keeps it for its products); otherwise the step computes it.
 
         Raises ``DivergenceError`` naming step ``t`` if the new weights are not finite (an
-        overflowing loss or gradient propagates into them).
+        overflowing loss or gradient propagates into them), or if L(w_t) is not finite or has
+        grown far above ``start`` = L(w_0) (see ``guards.check_loss``).
         """
         acts = model.forward(w, X) if acts is None else acts
+        guards.check_step(model, w, acts, Y, start, t, self)    # L(w_t) finite, not soaring
         g = model.backward(w, X, Y, acts)                       # g_t = grad_w L(w_t)
         v_next = self.momentum * v - (1.0 - self.momentum) * g  # v_{t+1}
         w_next = w + self.lr * v_next                           # w_{t+1}
@@ -65,8 +67,10 @@ class GradientDescent:
         w, X, y = model.check(w0, X, y)
         Y = model.targets(y)
         v = np.zeros_like(w)
+        start = guards.training_loss(model, w, model.forward(w, X), Y)   # L(w_0)
         for t in range(self.n_steps):
-            w, v = self.step(model, w, v, X, Y, t)
+            w, v = self.step(model, w, v, X, Y, t, start=start)
             if callback is not None:
                 callback(t + 1, w)
+        guards.check_trained(model, w, X, Y, start, self)                # L(w_T) too
         return w

@@ -205,10 +205,10 @@ def test_stored_activations_are_counted_in_bytes_held(reversal):
 class _CountingGD(bg.GradientDescent):
     """Gradient descent that counts the training runs it starts (steps with t = 0)."""
 
-    def step(self, model, w, v, X, Y, t=None, acts=None):
+    def step(self, model, w, v, X, Y, t=None, acts=None, start=None):
         if t == 0:
             self.runs.append(1)
-        return super().step(model, w, v, X, Y, t, acts)
+        return super().step(model, w, v, X, Y, t, acts, start)
 
 
 class _Retraining:

@@ -110,6 +110,25 @@ def test_interrupted_run_resumes_without_duplicates_or_lost_cases(tmp_path):
     (["run", "--objective", "specific"], "needs a class map"),
     (["run", "--model", "logistic"], "is binary but the data have 10 classes"),
     (["plot", "/nonexistent/folder"], "no results found"),
+    (["run", "--victim-lr", "0"], "victim-lr must be a finite number > 0; got 0.0"),
+    (["run", "--victim-steps", "0"], "victim-steps must be an integer >= 1; got 0"),
+    (["run", "--fast", "--passes", "0"], "passes must be an integer >= 1; got 0"),
+    (["run", "--fast", "--n-train", "-5"], "n-train must be an integer >= 1"),
+    (["run", "--fractions", ""], "--fractions: expected at least one number"),
+    (["run", "--objective", "specific", "--class-map", "8:8"], "changes no class"),
+    (["run", "--class-map", "8"], "expected pairs like 8:3"),
+    (["run", "--n-train", "100", "--fractions", "0,0.6"], "fraction 0.6 needs 150 poisoning"),
+    (["run", "--n-train", "2000"], "2300 rows are needed but digits holds 1797"),
+    (["run", "--dataset", "csv", "--data-path", "/dev/zero"], "is not a regular file or a folder"),
+    (["run", "--seeds", "0"], "--seeds must be at least 1"),
+    (["run", "--workers", "0"], "--workers must be at least 1"),
+    (["run", "--classes", "1"], "classes must name at least two classes"),
+    (["run", "--dataset", "blobs", "--label-column", "5"], "--label-column applies only to"),
+    (["run", "--data-path", "x"], "--data-path applies only to --dataset mnist or csv"),
+    (["run", "--hidden", "5"], "--hidden applies only to --model mlp"),
+    (["run", "--class-map", "8:3"], "--class-map applies only to --objective specific"),
+    (["run", "--victim", "logistic"], "model 'logistic' is binary"),
+    (["run", "--n-test", "0"], "n-test must be an integer >= 1"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message):
     r = bgpoison(*args)
@@ -131,7 +150,7 @@ def test_benchmark_command_runs_and_prints_every_table():
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     titles = [line for line in r.stdout.splitlines() if line.startswith("# ")]
-    assert titles[0].startswith("# BLAS threads: 1,")
+    assert titles[0].startswith("# BLAS threads: 1 ")
     assert [t.split()[1] for t in titles[1:]] == ["reverse", "one", "exact", "one"]
 
 
@@ -153,3 +172,54 @@ def test_every_preset_runs_end_to_end_in_fast_mode(preset, tmp_path):
 def test_spambase_preset_needs_a_path():
     r = bgpoison("run", "--preset", "spambase")
     assert r.returncode == 2 and "needs --data-path" in r.stderr
+
+
+def test_a_fifo_as_data_path_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    r = bgpoison("run", "--dataset", "csv", "--data-path", str(tmp_path / "fifo"), timeout=60)
+    assert r.returncode == 2 and "is not a regular file or a folder" in r.stderr
+
+
+def test_a_diverging_learning_rate_fails_in_one_line_instead_of_a_clean_result(tmp_path):
+    r = bgpoison("run", *TINY, "--lr", "1e6", "--fractions", "0.1", "--seeds", "1", "--out",
+                 str(tmp_path))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "diverged at step" in r.stderr and "smaller learning rate" in r.stderr
+
+
+def test_flags_typed_with_fast_win_over_its_sizes(tmp_path):
+    r = bgpoison("run", "--fast", "--steps", "7", "--passes", "1", "--n-test", "50",
+                 "--victim-steps", "9", "--fractions", "0.1", "--seeds", "1", "--no-progress",
+                 "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    [row] = _rows(tmp_path)
+    s = row["settings"]
+    assert (s["steps"], s["passes"], s["n_test"], s["victim_steps"]) == (7, 1, 50, 9)
+    assert s["n_train"] == 40 and s["victim_lr"] is None          # from --fast; not given
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"case": "a", "fraction": 0.1}\n', "lacks the field"),
+    ("", "holds no finished cases"),
+    ("\xff\n", "not UTF-8"),
+])
+def test_plot_on_bad_results_exits_2_with_one_line(tmp_path, content, message):
+    (tmp_path / "results.jsonl").write_bytes(content.encode("latin-1"))
+    r = bgpoison("plot", str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+
+
+def test_a_trajectory_too_large_for_memory_fails_before_any_case_runs(tmp_path):
+    r = bgpoison("run", *TINY, "--steps", str(10 ** 13), "--fractions", "0.1", "--seeds", "1",
+                 "--out", str(tmp_path), timeout=60)
+    assert r.returncode == 1 and "GiB" in r.stderr and "'checkpoint'" in r.stderr
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_an_attack_that_stopped_early_is_noted_not_hidden(tmp_path):
+    r = bgpoison("run", *TINY, "--reversal", "fixed-point", "--lr", "5", "--fractions", "0.1",
+                 "--seeds", "1", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "attack stopped early in 1 case(s)" in r.stderr and "fixed-point" in r.stderr

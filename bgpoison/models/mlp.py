@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _checks
 from .functions import col_sum, sigmoid, softmax, softmax_jvp, softplus, t_matmul, x_matmul
 from .base import Model
 from .softmax import cross_entropy, one_hot
@@ -69,6 +70,7 @@ class MLP(Model):
 
     def init_params(self, rng):
         """Gaussian weights with variance 1/fan_in, zero biases, drawn from ``rng``."""
+        rng = _checks.generator(rng)                             # a Generator or an int seed
         w = np.zeros(self.n_params)
         p = self.unpack(w)
         p["W1"][...] = rng.normal(0.0, 1.0 / np.sqrt(self.n_features), p["W1"].shape)

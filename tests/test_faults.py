@@ -1,0 +1,136 @@
+"""No silent garbage: divergence that stays finite, a fixed-point reversal past its limit, a
+non-finite attacker value, and a trajectory that cannot fit in memory all raise, in one line."""
+import numpy as np
+import pytest
+
+import bgpoison as bg
+from bgpoison import datasets, guards
+
+
+def _data(seed=0, n=40, d=3, scale=1.0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, d)) * scale
+    return X, (X[:, 0] > X[:, 1]).astype(np.int64)
+
+
+@pytest.mark.parametrize("model, lr, scale", [
+    (bg.Adaline(3), 1e3, 1.0),                 # weights would reach ~1e200, finite
+    (bg.LogisticRegression(3), 10.0, 1e6),     # features scaled by 1e6
+    (bg.Adaline(3), 0.1, 1e6),
+])
+def test_divergence_that_stays_finite_raises_naming_the_step_and_the_lr(model, lr, scale):
+    X, y = _data(scale=scale)
+    gd = bg.GradientDescent(lr, 100)
+    with pytest.raises(bg.DivergenceError, match=r"diverged at step \d+ of 100: the training "
+                       r"loss (grew from|is) .* smaller learning rate than lr="):
+        gd.run(model, model.init_params(0), X, y)
+    with pytest.raises(bg.DivergenceError, match="diverged"):
+        bg.back_gradient(model, gd, model.init_params(0), X, y, X[:2], 1 - y[:2],
+                         bg.ErrorGeneric(X, y))
+
+
+def test_a_stable_run_is_not_flagged_even_when_its_loss_rises_a_little():
+    X, y = _data()
+    model = bg.MLP(3, 4, 2)
+    w = bg.GradientDescent(1.0, 200).run(model, model.init_params(0), X, y)   # finite, no raise
+    assert np.isfinite(w).all()
+
+
+def test_the_attack_never_records_a_non_finite_value():
+    X, y = _data(scale=1e6)
+    attack = bg.PoisoningAttack(bg.Adaline(3), bg.GradientDescent(0.1, 20),
+                                bg.ErrorGeneric(X, y), 2, lb=0, ub=1e6)
+    with pytest.raises(bg.DivergenceError, match="diverged"):      # not history=[inf]
+        attack.run(X, y, rng=0)
+
+
+class _InfiniteTrials:
+    """A gradient source whose every trial move gives A = inf (an overflowing objective)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def value(self, *args):
+        self.calls += 1
+        return 0.5 if self.calls == 1 else np.inf
+
+    def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
+        return 0.5, np.ones_like(X_c)
+
+
+def test_a_move_to_an_infinite_value_is_rejected_by_the_line_search():
+    X, y = _data()
+    attack = bg.PoisoningAttack(bg.LogisticRegression(3), bg.GradientDescent(0.1, 5),
+                                bg.ErrorGeneric(X, y), 2, gradient=_InfiniteTrials(),
+                                max_passes=2, update="joint")
+    result = attack.run(X, y, rng=0)
+    assert result.history == [0.5] and np.all(np.isfinite(result.history))
+
+
+def test_a_non_finite_hypergradient_is_never_returned():
+    with pytest.raises(bg.DivergenceError, match=r"hypergradient is not finite .*1 of 4"):
+        guards.check_hypergradient(0.3, np.array([[0.0, np.nan], [1.0, 2.0]]))
+    with pytest.raises(bg.DivergenceError, match="A = inf"):
+        guards.check_hypergradient(np.inf, np.zeros((1, 2)))
+
+
+@pytest.fixture(scope="module")
+def digits_case():
+    """Softmax on 8x8 digits and its smoothness L (largest Hessian eigenvalue at w_0)."""
+    d = datasets.digits()
+    rng = np.random.default_rng(0)
+    (X, y), (X_val, y_val), _ = datasets.split(d.X, d.y, (200, 200, 100), rng=rng)
+    model = bg.SoftmaxRegression(64, 10, l2=0.01)
+    X_c, y_c = X[:10].copy(), (y[:10] + 1) % 10
+    w0 = model.init_params(rng)
+    v = rng.standard_normal(model.n_params)
+    for _ in range(50):                                          # power iteration
+        v = model.hvp_ww(w0, np.vstack([X, X_c]), np.concatenate([y, y_c]), v)
+        L = np.linalg.norm(v)
+        v /= L
+    return model, w0, X, y, X_c, y_c, bg.ErrorGeneric(X_val, y_val), L
+
+
+@pytest.mark.parametrize("lr_times_L", [0.9, 1.0, 1.5, 2.5, 4.0])
+def test_fixed_point_reversal_past_its_limit_raises_instead_of_a_wrong_gradient(digits_case,
+                                                                                lr_times_L):
+    # before: cosine with the exact gradient 0.71 (0.9), 0.03 (2.5), -0.18 (4.0), no error
+    model, w0, X, y, X_c, y_c, objective, L = digits_case
+    gd = bg.GradientDescent(lr_times_L / L, 100)
+    with pytest.raises(bg.ConvergenceError, match="smaller lr or reversal='stored'"):
+        bg.back_gradient(model, gd, w0, X, y, X_c, y_c, objective, reversal="fixed-point")
+
+
+def test_fixed_point_reversal_within_its_limit_still_matches_the_stored_one(digits_case):
+    model, w0, X, y, X_c, y_c, objective, L = digits_case
+    gd = bg.GradientDescent(0.1 / L, 100)
+    exact = bg.back_gradient(model, gd, w0, X, y, X_c, y_c, objective, reversal="stored")
+    fixed = bg.back_gradient(model, gd, w0, X, y, X_c, y_c, objective, reversal="fixed-point")
+    assert fixed.w0_error < 1e-9                       # measured 1.5e-11
+    np.testing.assert_allclose(fixed.grad, exact.grad, rtol=1e-6, atol=1e-12)
+
+
+def test_a_recovered_point_that_is_not_a_preimage_is_rejected():
+    w_next = np.array([1.0, 2.0])
+    guards.check_preimage(w_next + 1e-13, w_next, 5, 0.1)          # round-off: accepted
+    with pytest.raises(bg.ConvergenceError, match="w_5 steps forward to a point 1.000e-03 "
+                       "away from w_6"):
+        guards.check_preimage(w_next + 1e-3, w_next, 5, 0.1)
+
+
+def test_the_attack_treats_a_failed_fixed_point_reversal_as_a_failed_hypergradient(digits_case):
+    model, w0, X, y, X_c, y_c, objective, L = digits_case
+    attack = bg.PoisoningAttack(model, bg.GradientDescent(2.5 / L, 60), objective, 3,
+                                update="joint", reversal="fixed-point", max_passes=2)
+    result = attack.run(X, y, rng=0)
+    assert result.stopped.startswith("hypergradient 1 failed: fixed-point reversal")
+    assert np.all(np.isfinite(result.history))
+
+
+def test_a_trajectory_too_large_for_memory_is_refused_before_allocating():
+    X, y = _data()
+    model = bg.LogisticRegression(3)
+    gd = bg.GradientDescent(0.1, 10 ** 13)                   # 4 x 8e13 bytes: no machine has it
+    with pytest.raises(MemoryError, match=r"would keep 10000000000001 weight vectors .* GiB.*"
+                       r"'checkpoint'.*'exact'"):
+        bg.back_gradient(model, gd, np.zeros(4), X, y, X[:1], y[:1], bg.ErrorGeneric(X, y))
