@@ -100,3 +100,26 @@ def minibatch_problems(draw, names=MODEL_NAMES + ("deep",), n_steps=(2, 6), lrs=
     w0 = 0.5 * rng.standard_normal(model.n_params)
     gd = bg.GradientDescent(lr, T, batch_size=batch_size, seed=seed)
     return model, gd, w0, (X_tr, y_tr), (X_c, y_c), objective, rng
+
+
+@st.composite
+def cnn_problems(draw):
+    """(model, w, X, y, rng): a CNN of 1 or 2 blocks on random small images; the image is
+    drawn large enough for the kernel and pool of every block."""
+    blocks = draw(st.integers(1, 2))
+    channels = tuple(draw(st.integers(1, 3)) for _ in range(blocks))
+    kernel, pool = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    need = 1
+    for _ in range(blocks):                       # smallest input that survives conv + pool
+        need = need * pool + kernel - 1
+    h, w = draw(st.integers(need, need + 3)), draw(st.integers(need, need + 3))
+    n, K = draw(st.integers(1, 4)), draw(st.integers(2, 3))
+    l2 = draw(st.sampled_from([0.0, 0.01, 0.3]))
+    activation = draw(st.sampled_from(["tanh", "sigmoid", "softplus"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    model = bg.CNN(h * w, (h, w), K, channels=channels, kernel=kernel, pool=pool,
+                   activation=activation, l2=l2)
+    X = rng.standard_normal((n, h * w))
+    y = rng.integers(0, K, n)
+    w = 1.5 * model.init_params(rng) + 0.1 * rng.standard_normal(model.n_params)
+    return model, w, X, y, rng
