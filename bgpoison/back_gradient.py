@@ -20,6 +20,10 @@ dX_c += -eta H_xw(w_t) dw_{t+1}. Both products are taken at w_t, the weights at 
 step took its gradient; ``products_at="end"`` takes them at w_{t+1} instead, as the paper's
 printed algorithm does, to show that it is less accurate. The strategies in ``reversal`` differ
 only in how w_t is recovered.
+
+``back_gradient`` is ``reverse(train_forward(...))``: the forward half (a ``ForwardRun``, whose
+``value`` is A(w_T)) can be kept and reversed later. The attack uses this: the line-search trial
+it accepts has trained on exactly the points of its next hypergradient (``BackGradient.train``).
 """
 from dataclasses import dataclass
 

@@ -29,7 +29,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -57,11 +56,14 @@ def smoothness(model, w, X, y, rng, iters=50):
 
 
 def best_time(fn, repeats):
+    """Best of ``repeats`` runs: CPU time with one BLAS thread, else wall clock (see
+    ``bench_speed.clock``)."""
+    from bgpoison.bench_speed import clock
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         out = fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times), out
 
 
@@ -164,8 +166,7 @@ def exact_table(n=1000, d=64, K=10, m=20, repeats=3, seed=0, gammas=(0.9, 0.98),
             for reversal in ("stored", "checkpoint", "exact"):
                 t, r = best_time(lambda: bg.back_gradient(
                     model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal=reversal), repeats)
-                stored_bits = 64 * model.n_params * r.vectors_held
-                bits = r.buffer_bits + stored_bits
+                bits = r.buffer_bits + 8 * r.bytes_held          # buffer + vectors/activations
                 rows.append((gamma, T, reversal, (t - t_train) / t_train, r.w0_error,
                              bits / 8 / 1024, r.buffer_bits / (T * model.n_params)))
     return rows, dict(n=n, d=d, K=K, p=model.n_params)
@@ -195,15 +196,8 @@ def main(argv=None):
         print_floor_table(floor_table(("digits",) if args.fast else ("digits", "mnist"),
                                       repeats=args.repeats), label)
     if args.baseline:
-        from bgpoison.bench_speed import attack_step_table
-        rows, steps = attack_step_table(args.baseline, repeats=args.repeats)
-        print(f"\n# one attack step, MNIST multiclass (softmax, 1000 train / 1000 val, T=60, "
-              f"lr=0.5, 64 points, joint; fastest of {steps} steps x {args.repeats} runs)")
-        print("| package | s per step | speed-up vs last row | training runs | A after |")
-        # s per step: CPU seconds with one BLAS thread, wall-clock seconds with more
-        print("|---|---|---|---|---|")
-        for name, t, n_train, value in rows:
-            print(f"| {name} | {t:.3f} | {rows[-1][1] / t:.2f} | {n_train} | {value:.6f} |")
+        from bgpoison.bench_speed import print_attack_step_table
+        print_attack_step_table(args.baseline, args.repeats)
     if args.only in (None, "reverse"):
         print_reverse_table(args, sizes)
     if args.only in (None, "hypergradient"):

@@ -184,3 +184,14 @@ def attack_step_table(baseline, repeats=3, steps=4, n=1000, n_val=1000, m=64, T=
             best[name] = min(best[name], np.min(np.diff(stamps)))
     return [(name, best[name], runs[name].n_trainings, runs[name].history[-1])
             for name in libs], steps
+
+
+def print_attack_step_table(baseline, repeats):
+    rows, steps = attack_step_table(baseline, repeats=repeats)
+    print(f"\n# one attack step, MNIST multiclass (softmax, 1000 train / 1000 val, T=60, "
+          f"lr=0.5, 64 points, joint; fastest of {steps} steps x {repeats} runs; CPU seconds "
+          f"with one BLAS thread, wall clock with more)")
+    print("| package | s per step | speed-up vs last row | training runs | A after |")
+    print("|---|---|---|---|---|")
+    for name, t, n_train, value in rows:
+        print(f"| {name} | {t:.3f} | {rows[-1][1] / t:.2f} | {n_train} | {value:.6f} |")

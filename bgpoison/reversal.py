@@ -61,9 +61,14 @@ class _Reversal:
         return self.model.forward(w, self.gd.rows(t, self.X, self.Y)[0])
 
     def _forward_and_step(self, w, v, t):
-        """(acts_t, w_{t+1}, v_{t+1}): one step, returning the forward pass it took at w_t."""
-        acts = self._forward(w, t)                             # forward(w_t), kept by the caller
-        return (acts,) + self._step(w, v, t, acts)
+        """(acts_t, w_{t+1}, v_{t+1}): one step, and of the forward pass it took at w_t the
+        activations that ``r_backward`` reads (``model.reverse_needs``), for the caller to keep."""
+        acts = self._forward(w, t)                             # forward(w_t)
+        return (self._needed(acts),) + self._step(w, v, t, acts)
+
+    def _needed(self, acts):
+        needs = self.model.reverse_needs
+        return acts if needs is None else {name: acts[name] for name in needs}
 
     def _point(self, t, w):
         return t, w, self._forward(w, t)
@@ -133,7 +138,7 @@ class Checkpoint(_Reversal):
                 a, w, v = self._forward_and_step(w, v, t)
                 acts.append(a)
                 segment[t + 1 - start] = w
-            acts.append(self._forward(w, stop - 1))            # forward(w_{stop-1})
+            acts.append(self._needed(self._forward(w, stop - 1)))   # forward(w_{stop-1})
             held = (len(self.saved) + 1) * per_checkpoint + len(segment) - 1
             self.vectors_held = max(self.vectors_held, held)
             self._bytes = max(self._bytes, 8 * w.size * held + sum(_nbytes(a) for a in acts))

@@ -197,7 +197,7 @@ def test_stored_activations_are_counted_in_bytes_held(reversal):
     model, gd, w0, train, poison, objective = _setup(0.2, 16)
     r = bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal=reversal)
     n = len(train[0]) + len(poison[0])
-    acts_per_step = 2 * n * 3 * 8                         # Z and P, (n, K) float64 each
+    acts_per_step = n * 3 * 8                             # P, (n, K) float64: reverse_needs
     kept_steps = gd.n_steps if reversal == "stored" else 4   # a segment of sqrt(16)
     assert r.bytes_held == 8 * model.n_params * r.vectors_held + kept_steps * acts_per_step
 

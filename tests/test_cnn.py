@@ -162,3 +162,15 @@ def test_the_attack_runs_on_a_cnn_and_raises_its_objective():
     result = attack.run(X_tr, y_tr, rng=0)
     assert result.history[-1] > result.history[0]
     assert np.all((result.X_c >= 0) & (result.X_c <= 1))
+
+
+@settings(max_examples=10)
+@given(cnn_problems())
+def test_cnn_r_backward_reads_only_reverse_needs(problem):
+    model, w, X, y, rng = problem
+    v, Y, acts = rng.standard_normal(model.n_params), model.targets(y), model.forward(w, X)
+    kept = {name: acts[name] for name in model.reverse_needs}
+    assert len(kept) == len(acts) - 1                      # everything but Z
+    for a, b in zip(model.r_backward(w, X, Y, acts, v, slice(1, None)),
+                    model.r_backward(w, X, Y, kept, v, slice(1, None))):
+        np.testing.assert_array_equal(a, b)

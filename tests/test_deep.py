@@ -1,6 +1,5 @@
 """Deep models and mini-batch training: the MLP of any depth against finite differences and
 textbook formulas, mini-batch gradient descent and its reversal by every strategy."""
-import dataclasses
 
 import numpy as np
 import pytest
@@ -246,3 +245,14 @@ def test_products_at_end_is_refused_with_minibatches():
     with pytest.raises(ValueError, match="needs full-batch"):
         bg.back_gradient(model, gd, np.zeros(model.n_params), X, y, X[:1], y[:1],
                          bg.ErrorGeneric(X, y), products_at="end")
+
+
+@given(deep_problems())
+def test_deep_r_backward_reads_only_reverse_needs(problem):
+    model, w, X, y, rng = problem
+    v, Y, acts = rng.standard_normal(model.n_params), model.targets(y), model.forward(w, X)
+    kept = {name: acts[name] for name in model.reverse_needs}
+    assert len(kept) == len(acts) - 1                      # everything but Z_L
+    for a, b in zip(model.r_backward(w, X, Y, acts, v, slice(1, None)),
+                    model.r_backward(w, X, Y, kept, v, slice(1, None))):
+        np.testing.assert_array_equal(a, b)

@@ -39,6 +39,18 @@ def test_r_backward_rows_are_rows_of_hvp_xw(problem):
     np.testing.assert_allclose(last, full[1:], rtol=1e-12, atol=1e-15)
 
 
+@given(problems())
+def test_r_backward_reads_only_the_activations_named_in_reverse_needs(problem):
+    # a reverse pass keeps only these; r_backward must give the same bits from them alone
+    model, w, X, y, rng = problem
+    v, Y, acts = rng.standard_normal(model.n_params), model.targets(y), model.forward(w, X)
+    kept = {name: acts[name] for name in model.reverse_needs}
+    assert len(kept) < len(acts) or isinstance(model, bg.Adaline)   # ADALINE has only Z
+    for a, b in zip(model.r_backward(w, X, Y, acts, v, slice(1, None)),
+                    model.r_backward(w, X, Y, kept, v, slice(1, None))):
+        np.testing.assert_array_equal(a, b)
+
+
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 

@@ -18,6 +18,7 @@ class Adaline(LinearModel):
     l2: float = 0.0
     n_outputs = 1
     n_classes = 2
+    reverse_needs = ("Z",)
 
     def targets(self, y):
         return (2.0 * y - 1.0)[:, None]                 # (n, 1) in {-1, +1}

@@ -14,6 +14,9 @@ the reverse pass call the building blocks directly, so a forward pass can be sha
     backward(w, X, Y, acts)             -> grad_w L                                   (p,)
     r_backward(w, X, Y, acts, v, rows)  -> (H_ww v, rows of H_xw v)         (p,), (r, d)
 
+``reverse_needs`` names the activations that ``r_backward`` reads (None: all of them): what a
+reverse pass that keeps the forward passes of a training run has to keep.
+
 ``r_backward`` is Pearlmutter's R-operator applied by hand to ``backward``: it differentiates
 every line of the backward pass along the direction ``v`` in weight space. The same R-pass also
 yields d/dX <grad_w L, v>, because that is the R-derivative of grad_X L (mixed partials commute).
@@ -47,6 +50,7 @@ class Model:
     """
 
     penalised = ()
+    reverse_needs = None
 
     def __post_init__(self):
         _checks.positive_int(self.n_features, "n_features")

@@ -161,6 +161,11 @@ class CNN(Model):
     def penalised(self):
         return tuple(f"W{l}" for l in range(1, self.n_layers + 1))
 
+    @property
+    def reverse_needs(self):
+        """What ``r_backward`` reads: A_l, D_l, S_l of every block and P (not Z)."""
+        return tuple(f"{a}{l}" for l in range(1, self.n_layers) for a in "ADS") + ("P",)
+
     def init_params(self, rng):
         """Gaussian weights with variance 1/fan_in, zero biases, drawn from ``rng``."""
         w = np.zeros(self.n_params)

@@ -17,6 +17,7 @@ class LogisticRegression(LinearModel):
     l2: float = 0.0
     n_outputs = 1
     n_classes = 2
+    reverse_needs = ("S",)
 
     def targets(self, y):
         return y.astype(float)[:, None]                  # (n, 1) in {0, 1}

@@ -32,6 +32,7 @@ class SoftmaxRegression(LinearModel):
     n_features: int
     n_classes: int
     l2: float = 0.0
+    reverse_needs = ("P",)
 
     @property
     def n_outputs(self):
