@@ -84,7 +84,8 @@ def _check_deep(rng):
 def test_planted_wrong_second_derivative_of_the_activation_is_caught(monkeypatch):
     assert _check_deep(np.random.default_rng(0)) < 1.0
     f, df, _ = mlp_module.ACTIVATIONS["tanh"]
-    monkeypatch.setitem(mlp_module.ACTIVATIONS, "tanh", (f, df, lambda A, D1: -A * D1))  # not -2 A f'
+    wrong = (f, df, lambda A, D1: -A * D1)                 # f'' = -A f', not -2 A f'
+    monkeypatch.setitem(mlp_module.ACTIVATIONS, "tanh", wrong)
     with pytest.raises(AssertionError, match="hvp_ww|hvp_xw"):
         _check_deep(np.random.default_rng(0))
 

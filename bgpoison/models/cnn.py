@@ -18,12 +18,12 @@ the pool get zero). Backward, from dZ = (P - Y)/n:
     dZ_l = pool^T(dS_l) * D_l       gW_l = P_l^T dZ_l + l2 W_l      gb_l = sum dZ_l
     dS_{l-1} = col2im(dZ_l W_l^T)   (l = 1: grad_X L)
 
-R-pass along v = (V_l, c_l): R{.} of every line, with RS_0 = 0 and D2_l = f''(Z_l):
+R-pass along v = (V_l, c_l): R{.} of every line, with RS_0 = 0 and DD_l = f''(Z_l):
 
     RZ_l = im2col(RS_{l-1}) W_l + P_l V_l + c_l      RA_l = D_l * RZ_l     RS_l = pool(RA_l)
     RZ = RF W_L + F V_L + c_L       RdZ = P * (RZ - <P, RZ>)/n
     RgW_L = RF^T dZ + F^T RdZ + l2 V_L               RdS_B = RdZ W_L^T + dZ V_L^T
-    RdZ_l = pool^T(RdS_l) * D_l + pool^T(dS_l) * D2_l * RZ_l
+    RdZ_l = pool^T(RdS_l) * D_l + pool^T(dS_l) * DD_l * RZ_l
     RgW_l = im2col(RS_{l-1})^T dZ_l + P_l^T RdZ_l + l2 V_l          Rgb_l = sum RdZ_l
     RdS_{l-1} = col2im(RdZ_l W_l^T + dZ_l V_l^T)     (l = 1: the rows of H_xw v)
 

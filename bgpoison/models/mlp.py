@@ -13,21 +13,25 @@ Backward, from dZ_L = (P - Y)/n and for l = L down to 1:
     grad_X L = dZ_1 W_1^T
 
 R-pass along v = (V_1, c_1, ..., V_L, c_L): Pearlmutter's R{.} of every line above, with
-D2_l = f''(Z_l), RA_0 = 0 (X does not depend on w) and products of two varying factors giving
+DD_l = f''(Z_l), RA_0 = 0 (X does not depend on w) and products of two varying factors giving
 two terms:
 
     RZ_l = RA_{l-1} W_l + A_{l-1} V_l + c_l        RA_l = D_l * RZ_l                 forward
     RdZ_L = P * (RZ_L - <P, RZ_L>)/n                                                  backward
     RgW_l = RA_{l-1}^T dZ_l + A_{l-1}^T RdZ_l + l2 V_l      Rgb_l = sum_i RdZ_l
-    RdA_{l-1} = RdZ_l W_l^T + dZ_l V_l^T        RdZ_{l-1} = RdA_{l-1} * D_{l-1} + dA_{l-1} * D2_{l-1} * RZ_{l-1}
+    RdA_{l-1} = RdZ_l W_l^T + dZ_l V_l^T
+    RdZ_{l-1} = RdA_{l-1} * D_{l-1} + dA_{l-1} * DD_{l-1} * RZ_{l-1}
     H_xw v = R{grad_X L} = RdZ_1 W_1^T + dZ_1 V_1^T     (n, d)
 
-Worked example, one hidden layer (L = 2, ``MLP(d, H, K)``):
+Worked example, one hidden layer (L = 2, ``MLP(d, H, K)``), forward, backward, R-pass:
 
-    Z1 = X W1 + b1  A1 = f(Z1)  Z2 = A1 W2 + b2     dZ2 = (P - Y)/n   gW2 = A1^T dZ2 + l2 W2
-    dZ1 = (dZ2 W2^T) * D1   gW1 = X^T dZ1 + l2 W1   RZ1 = X V1 + c1   RZ2 = RA1 W2 + A1 V2 + c2
-    RgW2 = RA1^T dZ2 + A1^T RdZ2 + l2 V2            RdZ1 = (RdZ2 W2^T + dZ2 V2^T) * D1 + dA1 * D2 * RZ1
-    RgW1 = X^T RdZ1 + l2 V1                         H_xw v = RdZ1 W1^T + dZ1 V1^T
+    Z1 = X W1 + b1     A1 = f(Z1)     Z2 = A1 W2 + b2     P = softmax(Z2)
+    dZ2 = (P - Y)/n    gW2 = A1^T dZ2 + l2 W2    dA1 = dZ2 W2^T    dZ1 = dA1 * D1
+    gW1 = X^T dZ1 + l2 W1                        (grad_X L = dZ1 W1^T)
+    RZ1 = X V1 + c1    RA1 = D1 * RZ1            RZ2 = RA1 W2 + A1 V2 + c2
+    RdZ2 = P*(RZ2 - <P,RZ2>)/n                   RgW2 = RA1^T dZ2 + A1^T RdZ2 + l2 V2
+    RdA1 = RdZ2 W2^T + dZ2 V2^T                  RdZ1 = RdA1 * D1 + dA1 * DD1 * RZ1
+    RgW1 = X^T RdZ1 + l2 V1                      H_xw v = RdZ1 W1^T + dZ1 V1^T
 
 X W and X^T G for the data matrix are computed by ``x_matmul`` and ``t_matmul`` (see ``functions``).
 """
@@ -193,7 +197,8 @@ class MLP(Model):
                 D = acts[f"D{l - 1}"]                            # D_{l-1}, (n, H_{l-1})
                 dA = dZ @ p[f"W{l}"].T                           # dA_{l-1}
                 RdA = RdZ @ p[f"W{l}"].T + dZ @ q[f"W{l}"].T     # RdA_{l-1}
-                RdZ = RdA * D + dA * f2(acts[f"A{l - 1}"], D) * RZ[l - 1]   # RdZ_{l-1}
+                DD = f2(acts[f"A{l - 1}"], D)                 # f''(Z_{l-1})
+                RdZ = RdA * D + dA * DD * RZ[l - 1]              # RdZ_{l-1}
                 dZ = dA * D                                      # dZ_{l-1}
         dX_r = RdZ[rows] @ p["W1"].T + dZ[rows] @ q["W1"].T      # (r, d): RdZ_1 W1^T + dZ_1 V1^T
         return self.pack(Hv), dX_r
