@@ -64,6 +64,9 @@ class GradientDescent:
         """
         if self.batch_size is None:
             return slice(None)
+        if t is None:
+            raise ValueError("a mini-batch step needs its step number t (the batch is drawn "
+                             "from (seed, t))")
         if self.batch_size > n_rows:
             raise ValueError(f"batch_size={self.batch_size} is larger than the data "
                              f"({n_rows} rows of training and poisoning points)")

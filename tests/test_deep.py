@@ -257,3 +257,11 @@ def test_deep_r_backward_reads_only_reverse_needs(problem):
     for a, b in zip(model.r_backward(w, X, Y, acts, v, slice(1, None)),
                     model.r_backward(w, X, Y, kept, v, slice(1, None))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_minibatch_step_without_its_step_number_is_refused():
+    model = bg.SoftmaxRegression(2, 2)
+    gd = bg.GradientDescent(0.1, 3, batch_size=2)
+    X, Y = np.ones((4, 2)), model.targets(np.array([0, 1, 0, 1]))
+    with pytest.raises(ValueError, match="needs its step number t"):
+        gd.step(model, np.zeros(model.n_params), np.zeros(model.n_params), X, Y)
