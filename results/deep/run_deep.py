@@ -100,8 +100,8 @@ def figure():
                      label=label)
     ax_err.set(xlabel="hidden layers (32 units each)", ylabel="test error (%)",
                title=f"MNIST 1/5/6, {N_POINTS} poisoning points")
-    ax_cost.set(xlabel="hidden layers (32 units each)", ylabel="CPU s per hypergradient",
-                title="cost of one hypergradient (T = 60)")
+    ax_cost.set(xlabel="hidden layers (32 units each)", ylabel="attack CPU s / hypergradient",
+                title="cost per hypergradient, line search included")
     for ax in (ax_err, ax_cost):
         ax.set_xticks([1, 2, 3])
         ax.legend(fontsize=7)
