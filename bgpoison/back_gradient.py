@@ -84,9 +84,10 @@ class ForwardRun:
     def trained_on(self, model, gd, w0, X_tr, y_tr, X_c, y_c):
         """Whether this run is ``train_forward`` of exactly these arguments (cheap next to a
         reverse pass: one comparison of each array)."""
-        X, Y, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
-        return (model, gd) == (self.model, self.gd) and n == self.n \
-            and all(np.array_equal(a, b) for a, b in ((w0, self.w0), (X, self.X), (Y, self.Y)))
+        Y = model.targets(np.concatenate([y_tr, y_c]))
+        pairs = ((w0, self.w0), (X_tr, self.X[:self.n]), (X_c, self.X[self.n:]), (Y, self.Y))
+        return (model, gd) == (self.model, self.gd) and \
+            all(np.array_equal(a, b) for a, b in pairs)
 
 
 def train_forward(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stored", *,

@@ -136,7 +136,7 @@ def floor_table(scales=("digits", "mnist"), repeats=3, eta_l=0.1):
 
 def print_floor_table(rows, threads_label):
     print(f"\n# hypergradient and training against the floor of their matrix products "
-          f"({threads_label}; best of the repeats)")
+          f"(BLAS threads: {threads_label}; best of the repeats)")
     print("| scale | model | T | training (ms) | training / floor | hypergradient 'stored' (ms) "
           "| hypergradient / floor | reverse / training: stored, checkpoint, paper |")
     print("|---|---|---|---|---|---|---|---|")
