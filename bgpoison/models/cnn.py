@@ -236,12 +236,13 @@ class CNN(Model):
         L, n, k, f2 = self.n_layers, X.shape[0], self.kernel, ACTIVATIONS[self.activation][2]
         blocks = self.blocks
         # forward lines again, and their R-derivatives (RS_0 = 0)
-        RZ, RS, P = {}, {0: None}, {}
+        RZ, RS, P, RP = {}, {0: None}, {}, {}                  # P_l, RP_l kept for RgW_l
         for l, (_, _, _, c, oh, ow) in enumerate(blocks, 1):
-            P[l] = im2col(self._input(X, acts, l), k)          # P_l, kept for RgW_l below
+            P[l] = im2col(self._input(X, acts, l), k)          # P_l, (n*oh*ow, C_{l-1} k k)
             R = P[l] @ q[f"W{l}"] + q[f"b{l}"]                 # P_l V_l + c_l
             if l > 1:
-                R += im2col(RS[l - 1], k) @ p[f"W{l}"]         # + im2col(RS_{l-1}) W_l
+                RP[l] = im2col(RS[l - 1], k)                   # R{P_l} = im2col(RS_{l-1})
+                R += RP[l] @ p[f"W{l}"]                        # + RP_l W_l
             RZ[l] = R.reshape(n, oh, ow, c)
             RS[l] = pool(acts[f"D{l}"] * RZ[l], self.pool)     # pool(RA_l)
         S = acts[f"S{L - 1}"]
@@ -262,19 +263,19 @@ class CNN(Model):
             dZl = dA * D
             RdZl = pool_T(RdS, self.pool, oh, ow) * D + dA * f2(acts[f"A{l}"], D) * RZ[l]
             S_in = self._input(X, acts, l)                     # S_{l-1}
-            RgW = t_matmul(P[l], RdZl.reshape(-1, c)) + self.l2 * q[f"W{l}"]
+            RgW = t_matmul(P[l], RdZl.reshape(-1, c)) + self.l2 * q[f"W{l}"]   # P_l^T RdZ_l
             if l > 1:
-                RgW += t_matmul(im2col(RS[l - 1], k), dZl.reshape(-1, c))
+                RgW += t_matmul(RP[l], dZl.reshape(-1, c))     # + RP_l^T dZ_l
             Hv[f"W{l}"], Hv[f"b{l}"] = RgW, col_sum(RdZl.reshape(-1, c))
             if l > 1:
-                G = RdZl.reshape(-1, c) @ p[f"W{l}"].T + dZl.reshape(-1, c) @ q[f"W{l}"].T
+                RdP = RdZl.reshape(-1, c) @ p[f"W{l}"].T + dZl.reshape(-1, c) @ q[f"W{l}"].T
                 dS = col2im(dZl.reshape(-1, c) @ p[f"W{l}"].T, S_in.shape, k)   # dS_{l-1}
-                RdS = col2im(G, S_in.shape, k)                 # RdS_{l-1}
+                RdS = col2im(RdP, S_in.shape, k)               # RdS_{l-1}
         # l = 1: the rows of R{grad_X L} = col2im(RdZ_1 W_1^T + dZ_1 V_1^T)
         dZr, RdZr = dZl[rows].reshape(-1, c), RdZl[rows].reshape(-1, c)
-        G = RdZr @ p["W1"].T + dZr @ q["W1"].T                 # (r*oh*ow, k*k)
+        RdP = RdZr @ p["W1"].T + dZr @ q["W1"].T               # (r*oh*ow, k*k)
         r = dZl[rows].shape[0]
-        dX_r = col2im(G, (r,) + self.image_shape + (1,), k).reshape(r, self.n_features)
+        dX_r = col2im(RdP, (r,) + self.image_shape + (1,), k).reshape(r, self.n_features)
         return self.pack({name: Hv[name] for name in self.shapes}), dX_r
 
 
