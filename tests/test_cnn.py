@@ -174,3 +174,8 @@ def test_cnn_r_backward_reads_only_reverse_needs(problem):
     for a, b in zip(model.r_backward(w, X, Y, acts, v, slice(1, None)),
                     model.r_backward(w, X, Y, kept, v, slice(1, None))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_kkt_gradient_refuses_the_cnn():
+    with pytest.raises(ValueError, match="needs a convex model.*the CNN is not convex"):
+        bg.KKTGradient().check(bg.CNN(16, (4, 4), 2, kernel=3, pool=1, l2=0.1))
