@@ -43,6 +43,12 @@ def _ints(text):
         raise argparse.ArgumentTypeError(f"expected integers separated by commas; got {text!r}")
 
 
+def _hidden(text):
+    """--hidden: "64" -> 64 (one layer), "64,32" -> (64, 32) (one entry per hidden layer)."""
+    widths = _ints(text)
+    return widths[0] if len(widths) == 1 else widths
+
+
 def _class_map(text):
     try:
         return tuple(tuple(int(c) for c in pair.split(":")) for pair in text.split(","))
@@ -69,7 +75,8 @@ def build_parser():
     g.add_argument("--n-test", type=int, help="default: all remaining rows")
     g = run.add_argument_group("attack")
     g.add_argument("--model", choices=experiment.MODELS, default=s.model)
-    g.add_argument("--hidden", type=int, default=s.hidden, help="MLP hidden units")
+    g.add_argument("--hidden", type=_hidden, default=s.hidden,
+                   help="MLP hidden units, e.g. 64, or one width per layer: 64,32")
     g.add_argument("--l2", type=float, default=s.l2)
     g.add_argument("--objective", choices=experiment.OBJECTIVES, default=s.objective)
     g.add_argument("--class-map", type=_class_map, default=(),

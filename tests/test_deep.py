@@ -265,3 +265,12 @@ def test_a_minibatch_step_without_its_step_number_is_refused():
     X, Y = np.ones((4, 2)), model.targets(np.array([0, 1, 0, 1]))
     with pytest.raises(ValueError, match="needs its step number t"):
         gd.step(model, np.zeros(model.n_params), np.zeros(model.n_params), X, Y)
+
+
+def test_cli_hidden_accepts_one_width_or_one_per_layer():
+    import argparse
+    from bgpoison.cli import _hidden
+    assert _hidden("64") == 64                             # an int: settings ids unchanged
+    assert _hidden("64,32") == (64, 32)
+    with pytest.raises(argparse.ArgumentTypeError):
+        _hidden("64,x")
