@@ -1,6 +1,6 @@
 """Benchmark rows for the deep models: training and one hypergradient against their floor.
 
-    OMP_NUM_THREADS=1 python results/deep/bench_deep.py [--fast]
+    OMP_NUM_THREADS=1 python results/deep/bench_deep.py [--fast] [--cnn-only] [--repeats N]
 
 Same method and scales as ``bgpoison.bench_speed`` (n = 1000 training rows, m = 20 poisoning
 rows of digits 8x8, T = 200, or of the MNIST sample 28x28, T = 60; lr = 0.1 / L_smooth(w_0)),
@@ -65,7 +65,7 @@ def rows(repeats=3):
         models = (bg.MLP(d, cfg["hidden"], 10, l2=1e-3),
                   bg.CNN(d, (side, side), 10, channels=(4,), kernel=cfg["kernel"], pool=2,
                          l2=1e-3))
-        for model in models:
+        for model in models[1:] if "--cnn-only" in sys.argv else models:
             w0 = model.init_params(np.random.default_rng(0))
             lr = 0.1 / smoothness(model, w0, X_tr, y_tr, np.random.default_rng(0))
             gd = bg.GradientDescent(lr, cfg["T"])
@@ -95,4 +95,5 @@ if __name__ == "__main__":
     print("| scale | model | T | training (ms) | training / floor | hypergradient 'stored' (ms) "
           "| hypergradient / floor | reverse / training: stored, checkpoint |")
     print("|---|---|---|---|---|---|---|---|")
-    rows(1 if FAST else 3)
+    repeats = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3
+    rows(1 if FAST else repeats)
