@@ -170,7 +170,7 @@ def test_cnn_r_backward_reads_only_reverse_needs(problem):
     model, w, X, y, rng = problem
     v, Y, acts = rng.standard_normal(model.n_params), model.targets(y), model.forward(w, X)
     kept = {name: acts[name] for name in model.reverse_needs}
-    assert len(kept) == len(acts) - 1                      # everything but Z
+    assert len(kept) == len(acts) - 1 - len(model.channels)   # all but Z and the patches
     for a, b in zip(model.r_backward(w, X, Y, acts, v, slice(1, None)),
                     model.r_backward(w, X, Y, kept, v, slice(1, None))):
         np.testing.assert_array_equal(a, b)

@@ -174,7 +174,8 @@ class CNN(Model):
 
     @property
     def reverse_needs(self):
-        """What ``r_backward`` reads: A_l, D_l, S_l of every block and P (not Z)."""
+        """What ``r_backward`` reads: A_l, D_l, S_l of every block and P (not Z, nor the
+        im2col matrices: a reverse pass that keeps T forward passes recomputes them)."""
         return tuple(f"{a}{l}" for l in range(1, self.n_layers) for a in "ADS") + ("P",)
 
     def init_params(self, rng):
@@ -209,12 +210,15 @@ class CNN(Model):
         return self._image(X) if l == 1 else acts[f"S{l - 1}"]
 
     def forward(self, w, X):
-        """acts: A_l, D_l (n, oh, ow, C_l) and S_l (pooled) for each block; Z and P (n, K)."""
+        """acts: A_l, D_l (n, oh, ow, C_l), S_l (pooled) and the im2col matrix P_l ("patches_l",
+        for the training step's ``backward``; a reverse pass does not keep it) for each block;
+        Z and P (n, K)."""
         p, k = self._matrices(w), self.kernel
         f, df, _ = ACTIVATIONS[self.activation]
         acts, S = {}, self._image(X)
         for l, (_, _, _, c, oh, ow) in enumerate(self.blocks, 1):
-            Z = im2col(S, k) @ p[f"W{l}"] + p[f"b{l}"]         # Z_l, (n*oh*ow, C_l)
+            acts[f"patches{l}"] = im2col(S, k)                 # P_l, (n*oh*ow, C_{l-1} k k)
+            Z = acts[f"patches{l}"] @ p[f"W{l}"] + p[f"b{l}"]  # Z_l, (n*oh*ow, C_l)
             Z = Z.reshape(X.shape[0], oh, ow, c)
             A = f(Z)                                           # A_l
             S = pool(A, self.pool)                             # S_l, (n, oh/p, ow/p, C_l)
@@ -236,7 +240,7 @@ class CNN(Model):
             _, _, _, c, oh, ow = self.blocks[l - 1]
             dZl = (pool_T(dS, self.pool, oh, ow) * acts[f"D{l}"]).reshape(-1, c)  # (n*oh*ow, C_l)
             S_in = self._input(X, acts, l)                     # S_{l-1}
-            g[f"W{l}"] = t_matmul(im2col(S_in, k), dZl) + self.l2 * p[f"W{l}"]
+            g[f"W{l}"] = t_matmul(acts[f"patches{l}"], dZl) + self.l2 * p[f"W{l}"]   # P_l^T dZ_l
             g[f"b{l}"] = col_sum(dZl)
             if l > 1:
                 dS = col2im(dZl @ p[f"W{l}"].T, S_in.shape, k)  # dS_{l-1}
@@ -249,7 +253,9 @@ class CNN(Model):
         # forward lines again, and their R-derivatives (RS_0 = 0)
         RZ, RS, P, RP = {}, {0: None}, {}, {}                  # P_l, RP_l kept for RgW_l
         for l, (_, _, _, c, oh, ow) in enumerate(blocks, 1):
-            P[l] = im2col(self._input(X, acts, l), k)          # P_l, (n*oh*ow, C_{l-1} k k)
+            # P_l: from the forward pass if the caller kept it, else (a reverse pass) again
+            P[l] = acts.get(f"patches{l}")
+            P[l] = im2col(self._input(X, acts, l), k) if P[l] is None else P[l]
             R = P[l] @ q[f"W{l}"] + q[f"b{l}"]                 # P_l V_l + c_l
             if l > 1:
                 RP[l] = im2col(RS[l - 1], k)                   # R{P_l} = im2col(RS_{l-1})
