@@ -257,6 +257,6 @@ show(OUT / "07_cnn_poisoning_points.png")
 # 2.9 % with the random flips, 6.5 % after the attack; the CNN 2.4 %, 2.4 %, 5.7 %. The attack
 # moves both models more than random label flips do, the CNN a little less than the linear
 # model, as in the paper. The CNN costs far more per hypergradient (0.14 s against 0.01 s):
-# every training step and every reverse step (an R-pass through the convolution, 1.3 to 1.6
+# every training step and every reverse step (an R-pass through the convolution, 1.9 to 2.3
 # training steps in `results/deep/bench_deep.py`) handles one row per k x k window of every
 # image, and a hypergradient takes T of each.
