@@ -1,6 +1,7 @@
 """Algorithm "back-gradient": reverse-mode differentiation through a whole training run.
 
-Forward (``GradientDescent.step``; X = [X_tr; X_c], g_t = grad_w L(w_t; X)):
+Forward (``GradientDescent.step``; X = [X_tr; X_c], g_t = grad_w L(w_t; X[B_t]) on the batch
+B_t of step t, every row for full batch):
 
     v_{t+1} = gamma v_t - (1 - gamma) g_t          w_{t+1} = w_t + eta v_{t+1}
 
@@ -8,7 +9,11 @@ Reverse, from dw = grad_w A(w_T), dv = 0, dX_c = 0, for t = T-1 down to 0, undoi
 
     dv  += eta dw                            (w_{t+1} = w_t + eta v_{t+1})
     dg   = -(1 - gamma) dv;  dv = gamma dv   (v_{t+1} = gamma v_t - (1 - gamma) g_t)
-    dw  += H_ww(w_t) dg;  dX_c += H_xw(w_t) dg   (g_t = grad_w L(w_t; X_tr, X_c))
+    dw  += H_ww(w_t) dg;  dX_c += H_xw(w_t) dg   (g_t = grad_w L(w_t; X[B_t]))
+
+With mini-batches both products are taken on the batch B_t, regenerated from (seed, t), and
+H_xw(w_t) dg has rows only for the poisoning points drawn into B_t: the others get nothing at
+step t.
 
 With gamma = 0 this is the paper's  dw_t = dw_{t+1} - eta H_ww(w_t) dw_{t+1},
 dX_c += -eta H_xw(w_t) dw_{t+1}. Both products are taken at w_t, the weights at which the forward
@@ -110,20 +115,25 @@ def reverse(run, products_at="start"):
         raise ValueError("this ForwardRun was already reversed: its trajectory is used up")
     run.reversed = True
     model, gd, X, Y, trajectory = run.model, run.gd, run.X, run.Y, run.trajectory
-    rows = slice(run.n, None)                                  # the poisoning rows of X
     dw = run.dw.copy()                                         # dA/dw_T
     dv = np.zeros_like(dw)                                     # dA/dv_T: A ignores v_T
     dX_c = np.zeros((X.shape[0] - run.n, X.shape[1]))
     points = trajectory.backward()                             # (t, w_t, forward(w_t)), t = T-1..0
     if products_at == "end":
+        if gd.batch_size is not None:
+            raise ValueError("products_at='end' (the paper's printed order, for comparison) "
+                             "needs full-batch training: with mini-batches w_{t+1} belongs "
+                             "to another batch")
         points = _one_step_late(points, run.w_T, model.forward(run.w_T, X))
     for t, w_t, acts in points:
         dv += gd.lr * dw                                       # undo w_{t+1} = w_t + eta v_{t+1}
         dg = -(1.0 - gd.momentum) * dv                         # undo v_{t+1} = gamma v_t
         dv *= gd.momentum                                      #        - (1 - gamma) g_t
-        Hdg, dX_t = model.r_backward(w_t, X, Y, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
+        rows, drawn = _poisoning_rows(gd.batch(t, X.shape[0]), run.n)
+        X_t, Y_t = gd.rows(t, X, Y)                            # batch B_t (all rows: full batch)
+        Hdg, dX_t = model.r_backward(w_t, X_t, Y_t, acts, dg, rows)  # undo g_t = grad_w L(w_t; B_t)
         dw += Hdg                                              # dA/dw_t
-        dX_c += dX_t                                           # dA/dX_c, summed over steps
+        dX_c[drawn] += dX_t                                    # dA/dX_c, summed over steps
     w0_error = float(np.max(np.abs(trajectory.w0 - run.w0)))
     if trajectory.name == "fixed-point":                       # it must not lose the trajectory
         guards.check_reconstruction(w0_error, run.w0, run.w_T, gd.lr)
@@ -185,6 +195,19 @@ class BackGradient:
             raise ValueError("run was trained on other data, points, weights or settings")
         r = reverse(run, dict(self.options).get("products_at", "start"))
         return r.value, r.grad
+
+
+def _poisoning_rows(batch, n):
+    """(rows of the batch that are poisoning points, their indices in X_c) for batch B_t.
+
+    Full batch (a slice): rows n.. of X, all of X_c. A sorted index batch has its poisoning
+    rows (indices >= n) last: a slice of the batch, and an index array into X_c (distinct
+    indices, so ``+=`` through it adds each row once).
+    """
+    if isinstance(batch, slice):
+        return slice(n, None), slice(None)
+    first = int(np.searchsorted(batch, n))                     # first poisoning row in B_t
+    return slice(first, None), batch[first:] - n
 
 
 def _one_step_late(points, w_T, acts_T):

@@ -55,6 +55,12 @@ def _ints(text):
         raise argparse.ArgumentTypeError(f"expected integers separated by commas; got {text!r}")
 
 
+def _hidden(text):
+    """--hidden: "64" -> 64 (one layer), "64,32" -> (64, 32) (one entry per hidden layer)."""
+    widths = _ints(text)
+    return widths[0] if len(widths) == 1 else widths
+
+
 def _class_map(text):
     try:
         pairs = tuple(tuple(int(c) for c in pair.split(":")) for pair in text.split(","))
@@ -94,7 +100,8 @@ def build_parser():
     option(g, "--n-test", type=int, help="default: all remaining rows")
     g = run.add_argument_group("attack")
     option(g, "--model", choices=experiment.MODELS)
-    option(g, "--hidden", type=int, help="MLP hidden units")
+    option(g, "--hidden", type=_hidden,
+           help="MLP hidden units, e.g. 64, or one width per layer: 64,32")
     option(g, "--l2", type=float)
     option(g, "--objective", choices=experiment.OBJECTIVES)
     option(g, "--class-map", type=_class_map,

@@ -153,7 +153,7 @@ class Exact(_Reversal):
         self.buffer = InformationBuffer(w.size)
         bits = []
         for t in range(self.gd.n_steps):
-            g = self._grad(to_float(w))                          # g_t = grad_w L(w_t)
+            g = self._grad(to_float(w), t)                       # g_t = grad_w L(w_t; B_t)
             v = multiply(v, self.gamma, self.buffer)             # gamma v_t
             v = _checked(v - to_fixed(self.decay * g, f"(1 - gamma) g_{t}"), "v", t)  # v_{t+1}
             w = _checked(w + to_fixed(self.gd.lr * to_float(v), f"eta v_{t + 1}"), "w", t)
@@ -171,7 +171,7 @@ class Exact(_Reversal):
         for t in reversed(range(self.gd.n_steps)):
             w = w - to_fixed(self.gd.lr * to_float(v))           # undo w_{t+1} = w_t + q(eta v)
             point = self._point(t, to_float(w))                  # (t, w_t, forward(w_t))
-            g = self._grad(point[1], point[2])                   # g_t at the restored w_t
+            g = self._grad(point[1], t, point[2])                # g_t at the restored w_t
             v = v + to_fixed(self.decay * g)                     # undo v -= q((1 - gamma) g_t)
             v = divide(v, self.gamma, self.buffer)               # undo v <- gamma v_t
             yield point

@@ -41,7 +41,7 @@ class Settings:
     n_val: int = 300
     n_test: int = None               # None: the rest
     model: str = "softmax"
-    hidden: int = 10                 # MLP hidden units
+    hidden: int = 10                 # MLP hidden units, or a tuple: one width per layer
     l2: float = 0.01
     objective: str = "generic"
     class_map: tuple = ()            # error-specific: ((8, 3),) relabels validation 8s as 3s
@@ -74,9 +74,19 @@ class Settings:
         if self.class_map and all(a == b for a, b in self.class_map):
             raise ValueError(f"class map {self.class_map} changes no class; map a class to "
                              f"another, e.g. 8:3")
+        if isinstance(self.hidden, (tuple, list)):               # one width per hidden layer
+            widths = tuple(self.hidden)
+            if not widths or any(isinstance(h, bool) or not isinstance(h, (int, np.integer))
+                                 or h < 1 for h in widths):
+                raise ValueError(f"hidden must be a width >= 1 or a tuple of them, e.g. "
+                                 f"(64, 32); got {self.hidden!r}")
+            object.__setattr__(self, "hidden", tuple(int(h) for h in widths) if len(widths) > 1
+                               else int(widths[0]))
         for name in ("n_train", "n_val", "n_test", "steps", "passes", "hidden", "n_features",
                      "victim_steps"):
             value = getattr(self, name)
+            if name == "hidden" and isinstance(value, tuple):
+                continue                                        # widths checked above
             if value is not None and (isinstance(value, bool) or not isinstance(
                     value, (int, np.integer)) or value < 1):
                 raise ValueError(f"{name.replace('_', '-')} must be an integer >= 1; "

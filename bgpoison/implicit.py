@@ -17,7 +17,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
 
-from .models import MLP, Adaline
+from .models import CNN, MLP, Adaline
 
 
 def train_to_optimum(model, w0, X, Y, gtol=1e-10, max_iter=10_000):
@@ -68,9 +68,10 @@ class KKTGradient:
     gtol: float = 1e-10
 
     def check(self, model):
-        if isinstance(model, MLP):
-            raise ValueError("the KKT (implicit) gradient needs a convex model (Adaline, "
-                             "LogisticRegression, SoftmaxRegression); the MLP is not convex")
+        if isinstance(model, (MLP, CNN)):
+            raise ValueError(f"the KKT (implicit) gradient needs a convex model (Adaline, "
+                             f"LogisticRegression, SoftmaxRegression); the "
+                             f"{type(model).__name__} is not convex")
         if model.l2 <= 0 and not isinstance(model, Adaline):
             raise ValueError(f"the KKT gradient needs l2 > 0 for {type(model).__name__}: "
                              "without it the optimum may not exist or be unique")

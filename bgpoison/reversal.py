@@ -2,12 +2,16 @@
 
 Every strategy runs the forward training (``forward(w0) -> w_T``, through ``GradientDescent.step``)
 and then ``backward()`` yields ``(t, w_t, acts_t)`` for t = T-1, ..., 0, where ``acts_t`` is
-``model.forward(w_t, X)``. They differ only in what they keep and how they recover w_t:
+``model.forward(w_t, X[B_t])`` on the batch B_t of step t (every row for full batch; see
+``GradientDescent.batch``). They differ only in what they keep and how they recover w_t:
 
     Stored       keep every w_t and forward(w_t)                 exact, T+1 vectors
     Checkpoint   keep every k-th (w_t, v_t), re-run each segment  exact, ~T/k + k vectors
-    Paper        w_t ~= w_{t+1} + eta g(w_{t+1})                 first order, drifts; O(1)
-    FixedPoint   solve w_t = w_{t+1} + eta g(w_t) by iteration    accurate while eta*L << 1; O(1)
+    Paper        w_t ~= w_{t+1} + eta g_t(w_{t+1})               first order, drifts; O(1)
+    FixedPoint   solve w_t = w_{t+1} + eta g_t(w_t) by iteration  accurate while eta*L << 1; O(1)
+
+where g_t(w) = grad_w L(w; X[B_t]) is the gradient on the batch of step t, regenerated from
+(seed, t): the reversed step uses the same rows as the forward step.
 
 The exact strategies keep the activations ``forward(w_t)`` that their training steps computed
 (all of them for Stored, one segment's for Checkpoint), so the reverse pass never recomputes a
@@ -51,15 +55,20 @@ class _Reversal:
         return max(self._bytes, 8 * self.model.n_params * self.vectors_held)
 
     def _step(self, w, v, t, acts=None):
-        acts = self.model.forward(w, self.X) if acts is None else acts   # forward(w_t)
+        acts = self._forward(w, t) if acts is None else acts   # forward(w_t, X[B_t])
         if t == 0:                                  # L(w_0): the divergence check's reference
-            self.start = guards.training_loss(self.model, w, acts, self.Y)
+            Y_0 = self.gd.rows(0, self.X, self.Y)[1]
+            self.start = guards.training_loss(self.model, w, acts, Y_0)
         return self.gd.step(self.model, w, v, self.X, self.Y, t, acts, self.start)
+
+    def _forward(self, w, t):
+        """forward(w, X[B_t]): the activations at w on the batch of step t."""
+        return self.model.forward(w, self.gd.rows(t, self.X, self.Y)[0])
 
     def _forward_and_step(self, w, v, t):
         """(acts_t, w_{t+1}, v_{t+1}): one step, and of the forward pass it took at w_t the
         activations that ``r_backward`` reads (``model.reverse_needs``), for the caller to keep."""
-        acts = self.model.forward(w, self.X)                   # forward(w_t)
+        acts = self._forward(w, t)                             # forward(w_t)
         return (self._needed(acts),) + self._step(w, v, t, acts)
 
     def _needed(self, acts):
@@ -67,11 +76,13 @@ class _Reversal:
         return acts if needs is None else {name: acts[name] for name in needs}
 
     def _point(self, t, w):
-        return t, w, self.model.forward(w, self.X)
+        return t, w, self._forward(w, t)
 
-    def _grad(self, w, acts=None):
-        acts = self.model.forward(w, self.X) if acts is None else acts
-        return self.model.backward(w, self.X, self.Y, acts)
+    def _grad(self, w, t, acts=None):
+        """g_t(w) = grad_w L(w; X[B_t]), sharing ``acts`` = forward(w, X[B_t]) if given."""
+        X, Y = self.gd.rows(t, self.X, self.Y)
+        acts = self.model.forward(w, X) if acts is None else acts
+        return self.model.backward(w, X, Y, acts)
 
 
 class Stored(_Reversal):
@@ -133,7 +144,7 @@ class Checkpoint(_Reversal):
                 a, w, v = self._forward_and_step(w, v, t)
                 acts.append(a)
                 segment[t + 1 - start] = w
-            acts.append(self._needed(self.model.forward(w, self.X)))   # forward(w_{stop-1})
+            acts.append(self._needed(self._forward(w, stop - 1)))   # forward(w_{stop-1})
             held = (len(self.saved) + 1) * per_checkpoint + len(segment) - 1
             self.vectors_held = max(self.vectors_held, held)
             self._bytes = max(self._bytes, 8 * w.size * held + sum(_nbytes(a) for a in acts))
@@ -143,10 +154,11 @@ class Checkpoint(_Reversal):
 
 
 class Paper(_Reversal):
-    """The paper's reversal: w_t ~= w_{t+1} + eta grad_w L(w_{t+1}), first order, O(1) memory.
+    """The paper's reversal: w_t ~= w_{t+1} + eta g_t(w_{t+1}), first order, O(1) memory.
 
-    The gradient at each reconstructed w_t shares its forward pass with the products taken
-    there, and is then used to step back to w_{t-1}.
+    With full batch the gradient at each reconstructed w_t shares its forward pass with the
+    products taken there, and is then used to step back to w_{t-1}; with mini-batches step
+    t-1 has another batch, so g_{t-1}(w_t) takes its own forward pass.
     """
 
     name = "paper"
@@ -162,17 +174,18 @@ class Paper(_Reversal):
         return w
 
     def backward(self):
-        w = self.w_T
-        g = self._grad(w)                                      # g(w_T)
+        w, acts = self.w_T, None                               # acts: forward(w_{t+1}) if reusable
+        full_batch = self.gd.batch_size is None                # the same rows at every step
         for t in reversed(range(self.gd.n_steps)):
+            g = self._grad(w, t, acts)                         # g_t(w_{t+1})
             w = self._previous(w, g, t)                        # w_t from w_{t+1}
             point = self._point(t, w)
             yield point
-            g = self._grad(w, point[2])                        # g(w_t), sharing that forward pass
+            acts = point[2] if full_batch else None            # full batch: share forward(w_t)
         self.w0 = w
 
     def _previous(self, w_next, g_next, t):
-        """Undo w_{t+1} = w_t - eta g(w_t), with g(w_{t+1}) standing in for the unknown g(w_t)."""
+        """Undo w_{t+1} = w_t - eta g_t(w_t), with g_t(w_{t+1}) standing in for g_t(w_t)."""
         return w_next + self.gd.lr * g_next
 
 
@@ -191,7 +204,7 @@ class FixedPoint(Paper):
     vectors = 2                                                # w_{t+1} and the iterate
 
     def _previous(self, w_next, g_next, t):
-        """Iterate u <- w_{t+1} + eta g(u) from the paper's guess until it stops moving.
+        """Iterate u <- w_{t+1} + eta g_t(u) from the paper's guess until it stops moving.
 
         Converged when the relative change is at most ``tol`` or a few ulps, or when it stops
         shrinking below sqrt(machine epsilon), the round-off floor, or is below that floor when
@@ -204,7 +217,7 @@ class FixedPoint(Paper):
         u = w_next + self.gd.lr * g_next                       # the paper's guess
         first = previous = None
         for _ in range(self.max_iter):
-            u_new = w_next + self.gd.lr * self._grad(u)
+            u_new = w_next + self.gd.lr * self._grad(u, t)
             self.iterations += 1
             scale = 1.0 + np.max(np.abs(u_new))
             change = np.max(np.abs(u_new - u)) / scale
@@ -227,7 +240,7 @@ class FixedPoint(Paper):
 
     def _verified(self, u, w_next, t):
         """``u`` after checking that it steps forward onto w_{t+1} (``guards.check_preimage``)."""
-        guards.check_preimage(u - self.gd.lr * self._grad(u), w_next, t, self.gd.lr,
+        guards.check_preimage(u - self.gd.lr * self._grad(u, t), w_next, t, self.gd.lr,
                               max(self.tol, guards.PREIMAGE_RTOL))
         return u
 

@@ -1,12 +1,19 @@
-"""Algorithm "train": full-batch gradient descent, optionally with momentum.
+"""Algorithm "train": gradient descent, full-batch or mini-batch, optionally with momentum.
 
-One step, with g_t = grad_w L(w_t; X, y) and v_0 = 0 (Maclaurin et al.'s parametrisation):
+One step, with g_t = grad_w L(w_t; X[B_t], y[B_t]) and v_0 = 0 (Maclaurin et al.'s
+parametrisation):
 
     v_{t+1} = gamma v_t - (1 - gamma) g_t
     w_{t+1} = w_t + eta v_{t+1}
 
 With gamma = 0 this is the paper's plain step w_{t+1} = w_t - eta g_t. ``step`` is the only
 place the update is written; ``run`` and the reverse pass's forward runs all call it.
+
+The batch B_t is every row (full batch, ``batch_size=None``, the default) or ``batch_size``
+distinct rows drawn without replacement by ``np.random.default_rng([seed, t])``, sorted: a pure
+function of (seed, t, number of rows), so the reverse pass regenerates the batch of step t
+without storing it (``batch``). L on a batch is the mean over its rows, so a poisoning row
+enters step t only when drawn, with weight 1/batch_size.
 """
 from dataclasses import dataclass
 
@@ -21,11 +28,14 @@ class DivergenceError(ValueError):
 
 @dataclass(frozen=True)
 class GradientDescent:
-    """Full-batch gradient descent: ``lr`` (eta), ``n_steps`` (T), ``momentum`` (gamma)."""
+    """Gradient descent: ``lr`` (eta), ``n_steps`` (T), ``momentum`` (gamma); full batch by
+    default, or batches of ``batch_size`` rows drawn from ``seed`` (see ``batch``)."""
 
     lr: float
     n_steps: int
     momentum: float = 0.0
+    batch_size: int = None
+    seed: int = 0
 
     def __post_init__(self):
         lr = float(self.lr)
@@ -37,20 +47,52 @@ class GradientDescent:
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         object.__setattr__(self, "momentum", gamma)
+        if self.batch_size is not None:
+            object.__setattr__(self, "batch_size",
+                               _checks.positive_int(self.batch_size, "batch_size"))
+        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0; got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
+
+    def batch(self, t, n_rows):
+        """B_t, the rows of the stacked data [X_tr; X_c] used at step t.
+
+        ``slice(None)`` (every row, no copy) for full batch; otherwise the sorted indices of
+        ``batch_size`` distinct rows drawn by ``np.random.default_rng([seed, t])``, so the same
+        (seed, t, n_rows) always gives the same batch. Sorted, the poisoning rows (the last
+        ones) come last in the batch.
+        """
+        if self.batch_size is None:
+            return slice(None)
+        if t is None:
+            raise ValueError("a mini-batch step needs its step number t (the batch is drawn "
+                             "from (seed, t))")
+        if self.batch_size > n_rows:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the data "
+                             f"({n_rows} rows of training and poisoning points)")
+        rng = np.random.default_rng([self.seed, t])
+        return np.sort(rng.choice(n_rows, self.batch_size, replace=False))
+
+    def rows(self, t, X, Y):
+        """(X[B_t], Y[B_t]): the data of step t (the arrays themselves for full batch)."""
+        B = self.batch(t, X.shape[0])
+        return (X, Y) if isinstance(B, slice) else (X[B], Y[B])
 
     def step(self, model, w, v, X, Y, t=None, acts=None, start=None):
-        """One step from (w_t, v_t) -> (w_{t+1}, v_{t+1}); ``Y`` = ``model.targets(y)``.
+        """One step from (w_t, v_t) -> (w_{t+1}, v_{t+1}); ``Y`` = ``model.targets(y)``; X, Y are
+        all the rows, the step takes its batch B_t itself (``rows``).
 
-        ``acts`` is ``model.forward(w_t, X)`` when the caller already has it (the reverse pass
+        ``acts`` is ``model.forward(w_t, X[B_t])`` when the caller already has it (the reverse pass
         keeps it for its products); otherwise the step computes it.
 
         Raises ``DivergenceError`` naming step ``t`` if the new weights are not finite (an
         overflowing loss or gradient propagates into them), or if L(w_t) is not finite or has
         grown far above ``start`` = L(w_0) (see ``guards.check_loss``).
         """
+        X, Y = self.rows(t, X, Y)                               # batch B_t
         acts = model.forward(w, X) if acts is None else acts
-        guards.check_step(model, w, acts, Y, start, t, self)    # L(w_t) finite, not soaring
-        g = model.backward(w, X, Y, acts)                       # g_t = grad_w L(w_t)
+        guards.check_step(model, w, acts, Y, start, t, self)    # L(w_t; B_t) finite, not soaring
+        g = model.backward(w, X, Y, acts)                       # g_t = grad_w L(w_t; B_t)
         v_next = self.momentum * v - (1.0 - self.momentum) * g  # v_{t+1}
         w_next = w + self.lr * v_next                           # w_{t+1}
         if not np.isfinite(w_next).all():

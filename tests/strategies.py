@@ -60,3 +60,66 @@ def poisoning_problems(draw, names=MODEL_NAMES, n_steps=(2, 8)):
     w0 = 0.5 * rng.standard_normal(model.n_params)
     gd = bg.GradientDescent(lr, T)
     return model, gd, w0, (X_tr, y_tr), (X_c, y_c), objective, rng
+
+
+@st.composite
+def deep_problems(draw, max_layers=3):
+    """(model, w, X, y, rng): an MLP of 1..max_layers hidden layers at random weights."""
+    depth = draw(st.integers(1, max_layers))
+    hidden = tuple(draw(st.integers(1, 4)) for _ in range(depth))
+    n, d, K = draw(st.integers(2, 6)), draw(st.integers(1, 4)), draw(st.integers(2, 4))
+    l2 = draw(st.sampled_from([0.0, 0.01, 0.3]))
+    activation = draw(st.sampled_from(["tanh", "sigmoid", "softplus"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    model = bg.MLP(d, hidden, K, activation=activation, l2=l2)
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, K, n)
+    w = 0.8 * rng.standard_normal(model.n_params)
+    return model, w, X, y, rng
+
+
+@st.composite
+def minibatch_problems(draw, names=MODEL_NAMES + ("deep",), n_steps=(2, 6), lrs=(0.05, 0.2)):
+    """Like ``poisoning_problems``, trained by mini-batch gradient descent: (model, gd, w0,
+    (X_tr, y_tr), (X_c, y_c), objective, rng), with 1 <= batch_size <= n + m.
+
+    A batch of one row has curvature up to ~||x||^2 (not averaged down), so the fixed-point
+    reversal (it needs lr * L < 1) asks for ``lrs=(0.05,)``."""
+    name = draw(st.sampled_from(names))
+    n, m, d = draw(st.integers(3, 8)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    K = draw(st.integers(2, 3))
+    batch_size = draw(st.integers(1, n + m))
+    seed = draw(st.integers(0, 2 ** 16))
+    lr = draw(st.sampled_from(lrs))
+    T = draw(st.integers(*n_steps))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    model = bg.MLP(d, (3, 2), K, l2=0.1) if name == "deep" else make_model(name, d, K, 2, 0.1)
+    X_tr, X_c, X_val = (rng.standard_normal((k, d)) for k in (n, m, 6))
+    y_tr, y_c, y_val = (rng.integers(0, model.n_classes, k) for k in (n, m, 6))
+    objective = bg.ErrorGeneric(X_val, y_val)
+    w0 = 0.5 * rng.standard_normal(model.n_params)
+    gd = bg.GradientDescent(lr, T, batch_size=batch_size, seed=seed)
+    return model, gd, w0, (X_tr, y_tr), (X_c, y_c), objective, rng
+
+
+@st.composite
+def cnn_problems(draw):
+    """(model, w, X, y, rng): a CNN of 1 or 2 blocks on random small images; the image is
+    drawn large enough for the kernel and pool of every block."""
+    blocks = draw(st.integers(1, 2))
+    channels = tuple(draw(st.integers(1, 3)) for _ in range(blocks))
+    kernel, pool = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    need = 1
+    for _ in range(blocks):                       # smallest input that survives conv + pool
+        need = need * pool + kernel - 1
+    h, w = draw(st.integers(need, need + 3)), draw(st.integers(need, need + 3))
+    n, K = draw(st.integers(1, 4)), draw(st.integers(2, 3))
+    l2 = draw(st.sampled_from([0.0, 0.01, 0.3]))
+    activation = draw(st.sampled_from(["tanh", "sigmoid", "softplus"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    model = bg.CNN(h * w, (h, w), K, channels=channels, kernel=kernel, pool=pool,
+                   activation=activation, l2=l2)
+    X = rng.standard_normal((n, h * w))
+    y = rng.integers(0, K, n)
+    w = 1.5 * model.init_params(rng) + 0.1 * rng.standard_normal(model.n_params)
+    return model, w, X, y, rng

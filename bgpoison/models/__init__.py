@@ -1,8 +1,9 @@
-"""The four models, each a pure function of a flat parameter vector (see ``base``)."""
+"""The models, each a pure function of a flat parameter vector (see ``base``)."""
 from .adaline import Adaline
 from .base import Model
+from .cnn import CNN
 from .logistic import LogisticRegression
 from .mlp import MLP
 from .softmax import SoftmaxRegression
 
-__all__ = ["Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "Model"]
+__all__ = ["Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "CNN", "Model"]
