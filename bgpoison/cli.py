@@ -112,6 +112,14 @@ def build_parser():
     option(g, "--update", choices=("joint", "sequential"))
     option(g, "--gradient", choices=("back-gradient", "kkt"))
     option(g, "--passes", type=int)
+    option(g, "--batch-size", type=int, help="mini-batch SGD with batches of this many rows "
+           "(default: full batch)")
+    option(g, "--batch-seed", type=int, help="seed of the batches (batch t is drawn from "
+           "(seed, t))")
+    option(g, "--channels", type=_ints, help="cnn: filters of each convolution block, e.g. 4 "
+           "or 4,8")
+    option(g, "--kernel", type=int, help="cnn: kernel size")
+    option(g, "--pool", type=int, help="cnn: average-pooling size")
     option(g, "--victim", choices=experiment.MODELS,
            help="model retrained on the poisoned data (default: --model)")
     option(g, "--victim-steps", type=int, help="default: --steps")
@@ -230,6 +238,11 @@ def check_flags(args):
             raise UsageError(f"{flag} applies only to {where}; got --dataset {dataset}")
     if args.hidden is not None and "mlp" not in (args.model, args.victim):
         raise UsageError("--hidden applies only to --model mlp or --victim mlp")
+    for flag in ("channels", "kernel", "pool"):
+        if getattr(args, flag) is not None and "cnn" not in (args.model, args.victim):
+            raise UsageError(f"--{flag} applies only to --model cnn or --victim cnn")
+    if args.batch_seed is not None and args.batch_size is None:
+        raise UsageError("--batch-seed applies only with --batch-size")
     if args.class_map is not None and args.objective != "specific":
         raise UsageError("--class-map applies only to --objective specific")
 

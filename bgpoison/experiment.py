@@ -24,7 +24,7 @@ from . import datasets, guards
 from .results import ResultStore, summarise, write_summary
 
 DATASETS = ("digits", "blobs", "mnist", "csv")
-MODELS = ("adaline", "logistic", "softmax", "mlp")
+MODELS = ("adaline", "logistic", "softmax", "mlp", "cnn")
 OBJECTIVES = ("generic", "specific")
 
 
@@ -56,6 +56,11 @@ class Settings:
     victim: str = None               # None: the attacker's model
     victim_steps: int = None         # None: steps
     victim_lr: float = None          # None: lr
+    batch_size: int = None           # None: full batch; else mini-batch SGD, batches from
+    batch_seed: int = 0              # (batch_seed, t) (attacker and victim alike)
+    channels: tuple = (4,)           # cnn: filters of each convolution block
+    kernel: int = 5                  # cnn: kernel x kernel filters
+    pool: int = 2                    # cnn: pool x pool average pooling
 
     def __post_init__(self):
         for name, value, allowed in (("dataset", self.dataset, DATASETS),
@@ -82,8 +87,18 @@ class Settings:
                                  f"(64, 32); got {self.hidden!r}")
             object.__setattr__(self, "hidden", tuple(int(h) for h in widths) if len(widths) > 1
                                else int(widths[0]))
+        if not isinstance(self.channels, (tuple, list)) or not self.channels or any(
+                isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1
+                for c in self.channels):
+            raise ValueError(f"channels must be a tuple of integers >= 1, e.g. (4,); "
+                             f"got {self.channels!r}")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if isinstance(self.batch_seed, bool) or not isinstance(self.batch_seed, (int, np.integer)) \
+                or self.batch_seed < 0:
+            raise ValueError(f"batch-seed must be an integer >= 0; got {self.batch_seed!r}")
+        object.__setattr__(self, "batch_seed", int(self.batch_seed))
         for name in ("n_train", "n_val", "n_test", "steps", "passes", "hidden", "n_features",
-                     "victim_steps"):
+                     "victim_steps", "batch_size", "kernel", "pool"):
             value = getattr(self, name)
             if name == "hidden" and isinstance(value, tuple):
                 continue                                        # widths checked above
@@ -119,10 +134,22 @@ class Settings:
         return cls(**{k: tuple(map(tuple, v)) if k == "class_map" else
                       (tuple(v) if isinstance(v, list) else v) for k, v in fields.items()})
 
+    def identity(self):
+        """The fields that name this setting: every field, except those added after version 0.1
+        while they hold their defaults, so that earlier results keep their ids and resume."""
+        fields = dataclasses.asdict(self)
+        for name, default in LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
+        return fields
+
     def id(self):
-        """A short hash of every field: cases of one setting share it."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """A short hash of ``identity()``: cases of one setting share it."""
+        text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+LATER_FIELDS = {"batch_size": None, "batch_seed": 0, "channels": (4,), "kernel": 5, "pool": 2}
 
 
 @dataclass(frozen=True)
@@ -133,7 +160,7 @@ class Case:
     id: str = field(init=False)
 
     def __post_init__(self):
-        text = json.dumps([dataclasses.asdict(self.settings), self.fraction, self.seed],
+        text = json.dumps([self.settings.identity(), self.fraction, self.seed],
                           sort_keys=True)
         object.__setattr__(self, "id", hashlib.sha1(text.encode()).hexdigest()[:16])
 
@@ -153,11 +180,18 @@ def load_data(s):
     return data
 
 
-def make_model(name, d, K, s):
-    """A model named ``name`` for d features and K classes with the settings' l2 and hidden."""
+def make_model(name, d, K, s, image_shape=None):
+    """A model named ``name`` for d features and K classes with the settings' l2, hidden
+    (MLP) and channels, kernel, pool (CNN, which needs the data's ``image_shape``)."""
     if name in ("adaline", "logistic") and K != 2:
         raise ValueError(f"model {name!r} is binary but the data have {K} classes; "
                          f"choose two with --classes, e.g. 1,7")
+    if name == "cnn":
+        if image_shape is None:
+            raise ValueError(f"model 'cnn' needs images (--dataset digits or mnist); "
+                             f"{s.dataset} has none")
+        return bg.CNN(d, tuple(image_shape), K, channels=s.channels, kernel=s.kernel,
+                      pool=s.pool, l2=s.l2)
     return {"adaline": lambda: bg.Adaline(d, l2=s.l2),
             "logistic": lambda: bg.LogisticRegression(d, l2=s.l2),
             "softmax": lambda: bg.SoftmaxRegression(d, K, l2=s.l2),
@@ -178,10 +212,13 @@ def run_case(case):
     data, ((X_tr, y_tr), (X_val, y_val), (X_te, y_te)), rng = split_case(s, case.seed)
     lb, ub = (0.0, 1.0) if s.dataset in ("digits", "blobs", "mnist") else datasets.bounds(X_tr)
     d, K = X_tr.shape[1], data.n_classes
-    model, victim = make_model(s.model, d, K, s), make_model(s.victim or s.model, d, K, s)
-    gd = bg.GradientDescent(s.lr, s.steps)
+    model = make_model(s.model, d, K, s, data.image_shape)
+    victim = make_model(s.victim or s.model, d, K, s, data.image_shape)
+    batches = dict(batch_size=s.batch_size, seed=s.batch_seed)
+    gd = bg.GradientDescent(s.lr, s.steps, **batches)
     victim_gd = bg.GradientDescent(s.lr if s.victim_lr is None else s.victim_lr,
-                                   s.steps if s.victim_steps is None else s.victim_steps)
+                                   s.steps if s.victim_steps is None else s.victim_steps,
+                                   **batches)
     retarget = _retarget(s, K)
     objective = bg.ErrorGeneric(X_val, y_val) if s.objective == "generic" else \
         bg.ErrorSpecific(X_val, retarget(y_val), y_true=y_val)
@@ -285,11 +322,14 @@ def check_sizes(s, fractions):
         raise ValueError(f"{data.name} holds a single class ({data.classes[0]}); poisoning "
                          f"needs at least two")
     for name in (s.model, s.victim or s.model):
-        model = make_model(name, data.X.shape[1], data.n_classes, s)
+        model = make_model(name, data.X.shape[1], data.n_classes, s, data.image_shape)
     _retarget(s, data.n_classes)
     if s.gradient == "back-gradient" and s.reversal == "stored":        # not after hours
         guards.check_memory(s.steps + 1, make_model(s.model, data.X.shape[1], data.n_classes,
-                                                    s).n_params, s.reversal)
+                                                    s, data.image_shape).n_params, s.reversal)
+    if s.batch_size is not None and s.batch_size > s.n_train:
+        raise ValueError(f"batch-size {s.batch_size} is larger than the {s.n_train} training "
+                         f"rows; use at most n-train")
     need = s.n_train + s.n_val + (s.n_test or 0)
     if need > len(data.y):
         raise ValueError(f"n_train + n_val + n_test = {need} rows are needed but {data.name} "
