@@ -11,23 +11,6 @@ from strategies import cnn_problems
 from test_back_gradient import attacker_value
 
 
-@given(cnn_problems())
-def test_cnn_derivatives_match_finite_differences(problem):
-    model, w, X, y, rng = problem
-    assert gradcheck.check_model(model, w, X, y, rng=rng) < 1.0
-
-
-@given(cnn_problems())
-def test_cnn_hessian_is_symmetric_and_rows_are_rows(problem):
-    model, w, X, y, rng = problem
-    u, v = rng.standard_normal((2, model.n_params))
-    a, b = u @ model.hvp_ww(w, X, y, v), v @ model.hvp_ww(w, X, y, u)
-    assert a == pytest.approx(b, rel=1e-10, abs=1e-12)   # same sums in another order
-    full = model.hvp_xw(w, X, y, v)
-    _, last = model.r_backward(w, X, model.targets(y), model.forward(w, X), v, slice(1, None))
-    np.testing.assert_allclose(last, full[1:], rtol=1e-12, atol=1e-15)
-
-
 def _textbook_loss(model, w, X, y):
     """The forward pass with explicit loops over pixels, filters and blocks (tiny sizes only)."""
     f = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)),

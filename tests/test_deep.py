@@ -9,21 +9,28 @@ import bgpoison as bg
 from bgpoison import gradcheck
 from bgpoison.exact import Exact, to_fixed, to_float
 from bgpoison.models import mlp as mlp_module
-from strategies import deep_problems, minibatch_problems
+from strategies import cnn_problems, deep_problems, minibatch_problems
 from test_back_gradient import attacker_value
 
 # ---- MLP of any depth ----------------------------------------------------------------------
 
 
-@given(deep_problems())
-def test_deep_mlp_derivatives_match_finite_differences(problem):
-    model, w, X, y, rng = problem
+# the deep MLP and the CNN share these two properties; test_cnn.py holds the CNN's own tests
+DEEP_MODELS = pytest.mark.parametrize("problems", [deep_problems, cnn_problems],
+                                      ids=["mlp", "cnn"])
+
+
+@DEEP_MODELS
+@given(data=st.data())
+def test_deep_derivatives_match_finite_differences(problems, data):
+    model, w, X, y, rng = data.draw(problems())
     assert gradcheck.check_model(model, w, X, y, rng=rng) < 1.0
 
 
-@given(deep_problems())
-def test_deep_mlp_hessian_is_symmetric_and_rows_are_rows(problem):
-    model, w, X, y, rng = problem
+@DEEP_MODELS
+@given(data=st.data())
+def test_deep_hessian_is_symmetric_and_rows_are_rows(problems, data):
+    model, w, X, y, rng = data.draw(problems())
     u, v = rng.standard_normal((2, model.n_params))
     a, b = u @ model.hvp_ww(w, X, y, v), v @ model.hvp_ww(w, X, y, u)
     assert a == pytest.approx(b, rel=1e-10, abs=1e-12)   # same sums in another order
