@@ -60,7 +60,8 @@ def build_parser():
                          "figures.")
     s = Settings()
     g = run.add_argument_group("data")
-    g.add_argument("--dataset", choices=experiment.DATASETS, default=s.dataset)
+    g.add_argument("--dataset", choices=experiment.DATASETS,
+                   help=f"default: {s.dataset}; with --preset: mnist (digits for the 8x8 version)")
     g.add_argument("--data-path", help="MNIST folder of IDX files (default: the bundled 5,000-image sample) or CSV file")
     g.add_argument("--label-column", type=int, default=s.label_column, help="CSV label column")
     g.add_argument("--classes", type=_ints, help="keep these classes, e.g. 1,7")
@@ -81,6 +82,8 @@ def build_parser():
     g.add_argument("--update", choices=("joint", "sequential"), default=s.update)
     g.add_argument("--gradient", choices=("back-gradient", "kkt"), default=s.gradient)
     g.add_argument("--passes", type=int, default=s.passes)
+    g.add_argument("--warm-start", action="store_true", default=None,
+                   help="start each update's training where the previous update's ended")
     g.add_argument("--victim", choices=experiment.MODELS,
                    help="model retrained on the poisoned data (default: --model)")
     g.add_argument("--victim-steps", type=int)
@@ -89,6 +92,8 @@ def build_parser():
     g.add_argument("--preset", choices=list(presets.PRESETS) + ["spambase"],
                    help="one of the paper's experiments (see RESULTS.md); sets data, models, "
                    "fractions and seeds")
+    g.add_argument("--strongest", action="store_true",
+                   help="with --preset: bgpoison's strongest attack settings instead of the paper's")
     g.add_argument("--fast", action="store_true", help="tiny sizes: a smoke run in seconds")
     g.add_argument("--fractions", type=_floats, default=_floats(DEFAULT_FRACTIONS),
                    help=f"poisoning fractions m/(n+m) in [0, 1) (default {DEFAULT_FRACTIONS})")
@@ -137,7 +142,8 @@ class Progress:
 
 def cmd_run(args):
     if args.preset:
-        settings, fractions, seeds = presets.get(args.preset, args.fast, args.data_path)
+        settings, fractions, seeds = presets.get(args.preset, args.fast, args.data_path,
+                                                 args.dataset, args.strongest)
     else:
         settings, fractions, seeds = [settings_from(args)], args.fractions, range(args.seeds)
         settings = [presets.shrink(s) for s in settings] if args.fast else settings
