@@ -82,6 +82,8 @@ def build_parser():
     g.add_argument("--update", choices=("joint", "sequential"), default=s.update)
     g.add_argument("--gradient", choices=("back-gradient", "kkt"), default=s.gradient)
     g.add_argument("--passes", type=int, default=s.passes)
+    g.add_argument("--step", type=float, default=s.step,
+                   help="first trial step of each line search (halved up to 6 times)")
     g.add_argument("--warm-start", action="store_true", default=None,
                    help="start each update's training where the previous update's ended")
     g.add_argument("--victim", choices=experiment.MODELS,

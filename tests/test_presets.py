@@ -15,7 +15,7 @@ def _top(summary, key):
     return {e["setting"]: e[key + "_mean"] for e in summary if e["fraction"] == top}
 
 
-@pytest.mark.parametrize("name", ["binary", "multiclass", "specific", "transfer"])
+@pytest.mark.parametrize("name", ["headline", "binary", "multiclass", "specific", "transfer"])
 def test_mnist_presets_run_fast_and_the_attack_beats_random_flips(name, tmp_path):
     settings, fractions, seeds = presets.get(name, fast=True)
     assert {s.dataset for s in settings} == {"mnist"}

@@ -59,6 +59,10 @@ CANDIDATES = {
         "warm start (30 hypergradients)": {"warm_start": True},
         "100 hypergradients": {"passes": 100},
     }),
+    "specific": (lambda: presets.specific()[0][0], 0.04, {
+        "paper (30 hypergradients)": {},
+        "first step 4 (30 hypergradients)": {"step": 4.0},
+    }),
 }
 
 if __name__ == "__main__":
