@@ -14,8 +14,9 @@ w_0^(k), and after an accepted move the attack continues training from there on 
 w_0^(k+1) = w_T(X_c^(k+1); w_0^(k)). After a few updates w_0 is close to the optimum of the
 poisoned training, so the T reversed steps give dA/dX_c at (nearly) converged training: the
 implicit gradient -H_xw^T H_ww^-1 grad_w A with H_ww^-1 replaced by the truncated Neumann series
-eta sum_{t<T} (I - eta H_ww)^t. It costs one training run per accepted update, keeps T and eta,
-and also works for the non-convex MLP. It models a victim trained to convergence (e.g. longer
+eta sum_{t<T} (I - eta H_ww)^t. It keeps T and eta, costs no extra training (the accepted
+trial's kept run ends at w_0^(k+1); a source without ``train`` pays one run per update, and the
+next hypergradient trains afresh from w_0^(k+1)), and also works for the non-convex MLP. It models a victim trained to convergence (e.g. longer
 than T steps), not one trained T steps from scratch.
 
 The gradient source is any object with ``value`` and ``value_and_grad`` (``BackGradient``,
@@ -148,7 +149,7 @@ class PoisoningAttack:
         w0 = model.init_params(rng) if w0 is None else w0
         args = (model, self.gd, w0, X_tr, y_tr)
         result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source, n_trainings=1)
-        value = self.gradient.value(*args, X_c, y_c, self.objective)
+        value, kept = self._value(args, X_c, y_c)
         result.history.append(value)
         groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]
         for _ in range(self.max_passes):
@@ -159,19 +160,22 @@ class PoisoningAttack:
                     return result
                 try:
                     current, grad = self.gradient.value_and_grad(*args, result.X_c, y_c,
-                                                                 self.objective)
+                                                                 self.objective, **kept)
                 except (ConvergenceError, DivergenceError) as err:   # keep the points so far
                     result.stopped = f"hypergradient {result.n_hypergradients + 1} failed: {err}"
                     return result
                 result.n_hypergradients += 1
-                result.n_trainings += 1
+                result.n_trainings += not kept             # a kept run needs no new training
                 if self.warm_start:                  # A from this update's start w_0^(k)
                     value = current
                 moved = self._line_search(args, result, rows, grad[rows], value)
+                kept = {}
                 if moved is not None:
-                    gain, value = gain + moved - value, moved
+                    (new, kept), old = moved, value
+                    gain, value = gain + new - old, new
                     if self.warm_start:              # w_0^(k+1) = w_T(X_c^(k+1); w_0^(k))
-                        args = args[:2] + (self._train(args, result),) + args[3:]
+                        args = args[:2] + (self._warm_start(args, result, kept),) + args[3:]
+                        kept = {}                    # the next run starts from w_0^(k+1)
                     result.history.append(value)
                     if self.callback is not None:
                         self.callback(result)
@@ -179,15 +183,19 @@ class PoisoningAttack:
                 break
         return result
 
-    def _train(self, args, result):
-        """w_T of training on D_tr and the current points from the start in ``args``."""
+    def _warm_start(self, args, result, kept):
+        """w_T of training on D_tr and the current points from the start in ``args``: the
+        accepted line-search trial's kept run if there is one, else one more training run."""
+        if "run" in kept:
+            return kept["run"].w_T
         model, gd, w0, X_tr, y_tr = args
         result.n_trainings += 1
         return gd.run(model, w0, np.vstack([X_tr, result.X_c]),
                       np.concatenate([y_tr, result.y_c]))
 
     def _line_search(self, args, result, rows, grad, value):
-        """Try s = step, step/2, ...; keep the first move that raises A. Returns the new A."""
+        """Try s = step, step/2, ...; keep the first move that raises A. Returns the new A and
+        the kept training run (see ``_value``), or None."""
         norms = np.linalg.norm(grad, axis=1, keepdims=True)
         direction = np.divide(grad, norms, out=np.zeros_like(grad), where=norms > 0)
         s = self.step
@@ -198,14 +206,23 @@ class PoisoningAttack:
             if np.array_equal(trial, result.X_c):
                 continue
             try:
-                new = self.gradient.value(*args, trial, result.y_c, self.objective)
+                new, kept = self._value(args, trial, result.y_c)
             except DivergenceError:                  # training diverged there: a rejected step
                 new = -np.inf
             result.n_trainings += 1
             if new > value:
                 result.X_c = trial
-                return new
+                return new, kept
         return None
+
+    def _value(self, args, X_c, y_c):
+        """A at X_c by one training run, and {"run": that run} when the gradient source can
+        keep it (``BackGradient.train``): the next hypergradient at X_c then runs only its
+        reverse pass. Otherwise {}."""
+        if hasattr(self.gradient, "train"):
+            run = self.gradient.train(*args, X_c, y_c, self.objective)
+            return run.value, {"run": run}
+        return self.gradient.value(*args, X_c, y_c, self.objective), {}
 
 
 def _bounds(lb, ub, d):

@@ -36,6 +36,7 @@ class BackGradientResult:
     vectors_held  parameter vectors of the trajectory kept in memory at the peak
     iterations    fixed-point iterations in all (0 for the other strategies)
     buffer_bits   peak bits in the information buffer of the "exact" reversal (0 otherwise)
+    bytes_held    peak bytes of the trajectory kept: vectors, plus activations where kept
     """
 
     grad: np.ndarray
@@ -46,6 +47,83 @@ class BackGradientResult:
     vectors_held: int
     iterations: int = 0
     buffer_bits: int = 0
+    bytes_held: int = 0
+
+
+@dataclass
+class ForwardRun:
+    """One training run on D_tr and D_c, kept for one reverse pass (``train_forward``).
+
+    value       A(w_T), the attacker's objective after training
+    w_T, dw     the trained weights and grad_w A(w_T), (n_params,) each
+    X, Y, n     the stacked rows [X_tr; X_c], their targets, and n = len(X_tr)
+    trajectory  the reversal strategy after its forward run (what it keeps to go back)
+    """
+
+    model: object
+    gd: object
+    w0: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    n: int
+    trajectory: object
+    value: float
+    w_T: np.ndarray
+    dw: np.ndarray
+    reversed: bool = False
+
+    def trained_on(self, model, gd, w0, X_tr, y_tr, X_c, y_c):
+        """Whether this run is ``train_forward`` of exactly these arguments (cheap next to a
+        reverse pass: one comparison of each array)."""
+        X, Y, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
+        return (model, gd) == (self.model, self.gd) and n == self.n \
+            and all(np.array_equal(a, b) for a, b in ((w0, self.w0), (X, self.X), (Y, self.Y)))
+
+
+def train_forward(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stored", *,
+                  checkpoint_every=None, tol=0.0, max_iter=100):
+    """The forward half of ``back_gradient``: train on D_tr and D_c, keeping what ``reversal``
+    needs to go back, and evaluate A(w_T) and grad_w A(w_T). ``reverse(run)`` finishes it."""
+    X, Y, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
+    w0 = _checks.as_vector(w0, "w0", model.n_params)
+    if reversal not in REVERSALS:
+        raise ValueError(f"reversal must be one of {sorted(REVERSALS)}; got {reversal!r}")
+    options = {"checkpoint": {"every": checkpoint_every},
+               "fixed-point": {"tol": tol, "max_iter": max_iter}}.get(reversal, {})
+    trajectory = REVERSALS[reversal](model, gd, X, Y, **options)
+    w_T = trajectory.forward(w0)
+    value, dw = objective.value_and_grad(model, w_T)           # dw = dA/dw_T
+    return ForwardRun(model, gd, w0, X, Y, n, trajectory, value, w_T, dw)
+
+
+def reverse(run, products_at="start"):
+    """The reverse half of ``back_gradient``, on a ``ForwardRun`` (each run is reversed once)."""
+    if products_at not in ("start", "end"):
+        raise ValueError(f"products_at must be 'start' or 'end'; got {products_at!r}")
+    if run.reversed:
+        raise ValueError("this ForwardRun was already reversed: its trajectory is used up")
+    run.reversed = True
+    model, gd, X, Y, trajectory = run.model, run.gd, run.X, run.Y, run.trajectory
+    rows = slice(run.n, None)                                  # the poisoning rows of X
+    dw = run.dw.copy()                                         # dA/dw_T
+    dv = np.zeros_like(dw)                                     # dA/dv_T: A ignores v_T
+    dX_c = np.zeros((X.shape[0] - run.n, X.shape[1]))
+    points = trajectory.backward()                             # (t, w_t, forward(w_t)), t = T-1..0
+    if products_at == "end":
+        points = _one_step_late(points, run.w_T, model.forward(run.w_T, X))
+    for t, w_t, acts in points:
+        dv += gd.lr * dw                                       # undo w_{t+1} = w_t + eta v_{t+1}
+        dg = -(1.0 - gd.momentum) * dv                         # undo v_{t+1} = gamma v_t
+        dv *= gd.momentum                                      #        - (1 - gamma) g_t
+        Hdg, dX_t = model.r_backward(w_t, X, Y, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
+        dw += Hdg                                              # dA/dw_t
+        dX_c += dX_t                                           # dA/dX_c, summed over steps
+    return BackGradientResult(
+        grad=dX_c, value=run.value, w_T=run.w_T, grad_w0=dw,
+        w0_error=float(np.max(np.abs(trajectory.w0 - run.w0))),
+        vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0),
+        buffer_bits=int(np.max(getattr(trajectory, "buffer_bits", 0), initial=0)),
+        bytes_held=trajectory.bytes_held)
 
 
 def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stored", *,
@@ -56,44 +134,22 @@ def back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
     "paper", "fixed-point" (``tol``, ``max_iter``; tol=0 iterates to the round-off floor) or
     "exact" (momentum only, fixed-point integers); see ``bgpoison.reversal``, ``bgpoison.exact``.
     ``products_at``: "start" (w_t, correct) or "end" (w_{t+1}, the paper's printed order).
+    Equal to ``reverse(train_forward(...), products_at)``.
     """
-    X, T, n = _stack(model, w0, X_tr, y_tr, X_c, y_c)
-    w0 = _checks.as_vector(w0, "w0", model.n_params)
-    if reversal not in REVERSALS:
-        raise ValueError(f"reversal must be one of {sorted(REVERSALS)}; got {reversal!r}")
     if products_at not in ("start", "end"):
         raise ValueError(f"products_at must be 'start' or 'end'; got {products_at!r}")
-    options = {"checkpoint": {"every": checkpoint_every},
-               "fixed-point": {"tol": tol, "max_iter": max_iter}}.get(reversal, {})
-    trajectory = REVERSALS[reversal](model, gd, X, T, **options)
-    rows = slice(n, None)                                      # the poisoning rows of X
-
-    w_T = trajectory.forward(w0)
-    value, dw = objective.value_and_grad(model, w_T)           # dw = dA/dw_T
-    dv = np.zeros_like(w0)                                     # dA/dv_T: A ignores v_T
-    dX_c = np.zeros((X.shape[0] - n, X.shape[1]))
-    points = trajectory.backward()                             # (t, w_t, forward(w_t)), t = T-1..0
-    if products_at == "end":
-        points = _one_step_late(points, w_T, model.forward(w_T, X))
-    for t, w_t, acts in points:
-        dv += gd.lr * dw                                       # undo w_{t+1} = w_t + eta v_{t+1}
-        dg = -(1.0 - gd.momentum) * dv                         # undo v_{t+1} = gamma v_t
-        dv *= gd.momentum                                      #        - (1 - gamma) g_t
-        Hdg, dX_t = model.r_backward(w_t, X, T, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
-        dw += Hdg                                              # dA/dw_t
-        dX_c += dX_t                                           # dA/dX_c, summed over steps
-    return BackGradientResult(
-        grad=dX_c, value=value, w_T=w_T, grad_w0=dw,
-        w0_error=float(np.max(np.abs(trajectory.w0 - w0))),
-        vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0),
-        buffer_bits=int(np.max(getattr(trajectory, "buffer_bits", 0), initial=0)))
+    run = train_forward(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal,
+                        checkpoint_every=checkpoint_every, tol=tol, max_iter=max_iter)
+    return reverse(run, products_at)
 
 
 @dataclass(frozen=True)
 class BackGradient:
     """The attack's gradient source by back-gradient: A after T steps of ``gd`` and dA/dX_c.
 
-    ``options`` go to ``back_gradient`` (e.g. ``checkpoint_every``, ``tol``).
+    ``options`` go to ``back_gradient`` (e.g. ``checkpoint_every``, ``tol``). ``train`` keeps a
+    training run so that a later ``value_and_grad(..., run=run)`` on the same points runs only
+    the reverse pass: the attack's accepted line-search trial is its next hypergradient's run.
     """
 
     reversal: str = "stored"
@@ -104,10 +160,20 @@ class BackGradient:
         w_T = gd.run(model, w0, np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c]))
         return objective.value(model, w_T)
 
-    def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
-        """(A(w_T), dA/dX_c) by one forward and one reverse pass."""
-        r = back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective,
-                          reversal=self.reversal, **dict(self.options))
+    def train(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
+        """One training run kept for a reverse pass, a ``ForwardRun``; ``.value`` is A(w_T)."""
+        options = {k: v for k, v in self.options if k != "products_at"}
+        return train_forward(model, gd, w0, X_tr, y_tr, X_c, y_c, objective,
+                             reversal=self.reversal, **options)
+
+    def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective, run=None):
+        """(A(w_T), dA/dX_c) by one forward and one reverse pass; with ``run`` (from ``train``
+        on these same X_c, y_c, w0 and data) by the reverse pass alone."""
+        if run is None:
+            run = self.train(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
+        elif not run.trained_on(model, gd, w0, X_tr, y_tr, X_c, y_c):
+            raise ValueError("run was trained on other data, points, weights or settings")
+        r = reverse(run, dict(self.options).get("products_at", "start"))
         return r.value, r.grad
 
 
@@ -125,5 +191,5 @@ def _stack(model, w0, X_tr, y_tr, X_c, y_c):
     X_c = _checks.as_matrix(X_c, "X_c", model.n_features)
     y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
     y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
-    T = model.targets(np.concatenate([y_tr, y_c]))
-    return np.vstack([X_tr, X_c]), T, X_tr.shape[0]
+    Y = model.targets(np.concatenate([y_tr, y_c]))
+    return np.vstack([X_tr, X_c]), Y, X_tr.shape[0]

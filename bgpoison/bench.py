@@ -13,13 +13,21 @@ It also prints the peak parameter vectors held and the error of the reconstructe
 are synthetic class clusters in [0, 1] drawn from a fixed seed; the learning rate is set so that
 lr * L_smooth(w_0) = ``--eta-l`` (L_smooth estimated by power iteration on ``hvp_ww``).
 
+Floor (``bench_speed``): softmax and the MLP on real digits and MNIST images, training and one
+hypergradient against the time of their bare matrix products, reverse / training per reversal
+and the peak memory of each reversal. ``--baseline DIR`` adds one step of the MNIST multiclass
+attack timed in this version and in the package in DIR (e.g. ``git archive 6d8641e bgpoison |
+tar -x -C /tmp/main``, then ``--baseline /tmp/main/bgpoison``), loaded side by side.
+
 BLAS runs on ``--threads`` threads (default 1): with more, a matmul's threads wait for each
 other, and any other load on the machine makes the ratios swing by 2x. The thread count must be
 set before NumPy loads, so the command re-executes itself once with OMP_NUM_THREADS and
-OPENBLAS_NUM_THREADS set.
+OPENBLAS_NUM_THREADS set (``--threads default``: unset, the machine's default). A full run
+ends with the floor section again at the machine's default threads, in a child process.
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -94,7 +102,7 @@ def hypergradient_table(n=1000, d=64, K=10, T=200, m=20, repeats=3, seed=0):
     X_tr, y_tr, X_c, y_c = X[:n], y[:n], X[n:n + m], (y[n:n + m] + 1) % K
     objective = bg.ErrorGeneric(X[n + m:], y[n + m:])
     w0 = model.init_params(rng)
-    X_all, T_all = np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, y_c]))
+    X_all, Y_all = np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, y_c]))
     gd = bg.GradientDescent(1.0 / smoothness(model, w0, X_all[:n], y_tr, rng), T)
     rows = slice(n, None)
     t_bg, g_bg = best_time(lambda: bg.back_gradient(
@@ -102,7 +110,7 @@ def hypergradient_table(n=1000, d=64, K=10, T=200, m=20, repeats=3, seed=0):
     out = [("back-gradient (stored)", t_bg, 1.0)]
     for solver in ("cg", "direct"):
         t, g = best_time(lambda: implicit_gradient(
-            model, train_to_optimum(model, w0, X_all, T_all), X_all, T_all, rows, objective,
+            model, train_to_optimum(model, w0, X_all, Y_all), X_all, Y_all, rows, objective,
             solver=solver)[1], repeats)
         out.append((f"KKT, L-BFGS + {solver}", t, cosine(g, g_bg)))
 
@@ -169,14 +177,31 @@ def main(argv=None):
     parser.add_argument("--fast", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--eta-l", type=float, default=0.1, help="lr * L_smooth(w_0)")
-    parser.add_argument("--only", choices=("reverse", "hypergradient", "attack", "exact"),
-                        help="run one section")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
+    parser.add_argument("--only", choices=("reverse", "hypergradient", "attack", "exact",
+                                            "floor"), help="run one section")
+    parser.add_argument("--threads", default="1",
+                        help="BLAS threads, a number or 'default' (the machine's; default 1)")
+    parser.add_argument("--baseline", help="directory of another bgpoison package to time one "
+                                           "MNIST attack step against (e.g. today's main)")
     args = parser.parse_args(argv)
     _pin_blas_threads(args.threads, argv)
-    print(f"# BLAS threads: {os.environ.get('OMP_NUM_THREADS')}, NumPy {np.__version__}, "
-          f"{os.cpu_count()} CPUs")
+    label = _threads_label()
+    print(f"# BLAS threads: {label}, NumPy {np.__version__}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
     sizes = dict(n=100, d=8, K=3, hidden=4, T=20, m=3) if args.fast else {}
+    if args.only in (None, "floor"):
+        from bgpoison.bench_speed import floor_table, print_floor_table
+        print_floor_table(floor_table(("digits",) if args.fast else ("digits", "mnist"),
+                                      repeats=args.repeats), label)
+    if args.baseline:
+        from bgpoison.bench_speed import attack_step_table
+        rows, steps = attack_step_table(args.baseline, repeats=args.repeats)
+        print(f"\n# one attack step, MNIST multiclass (softmax, 1000 train / 1000 val, T=60, "
+              f"lr=0.5, 64 points, joint; mean of {steps} steps, best of {args.repeats})")
+        print("| package | s per step | speed-up vs last row | training runs | A after |")
+        print("|---|---|---|---|---|")
+        for name, t, n_train, value in rows:
+            print(f"| {name} | {t:.3f} | {rows[-1][1] / t:.2f} | {n_train} | {value:.6f} |")
     if args.only in (None, "reverse"):
         print_reverse_table(args, sizes)
     if args.only in (None, "hypergradient"):
@@ -208,18 +233,51 @@ def main(argv=None):
         print("|---|---|---|---|---|")
         for update, t, gain, n_hyper, n_train in rows:
             print(f"| {update} | {t:.2f} | {gain:.4f} | {n_hyper} | {n_train} |")
+    if args.only is None:
+        _default_threads_floor(argv)
+
+
+BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _pin_blas_threads(threads, argv):
-    """Re-run this command with the BLAS thread count in the environment, unless it is set."""
-    wanted = str(threads)
-    if all(os.environ.get(v) == wanted for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")):
-        return
-    env = {**os.environ, "OMP_NUM_THREADS": wanted, "OPENBLAS_NUM_THREADS": wanted,
-           "MKL_NUM_THREADS": wanted}
+    """Re-run this command with the BLAS thread count in the environment, unless it is set
+    (``threads="default"``: with the variables removed, unless none is set)."""
+    if threads == "default":
+        if not any(v in os.environ for v in BLAS_VARIABLES):
+            return
+        env = {k: v for k, v in os.environ.items() if k not in BLAS_VARIABLES}
+    else:
+        wanted = str(int(threads))
+        if all(os.environ.get(v) == wanted for v in BLAS_VARIABLES[:2]):
+            return
+        env = {**os.environ, **{v: wanted for v in BLAS_VARIABLES}}
     args = sys.argv[1:] if argv is None else list(argv)
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "bgpoison.bench", *args], env)
+
+
+def _threads_label():
+    """'1 (OMP_NUM_THREADS=1)' or 'machine default (N threads)' as the BLAS reports it."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return f"{os.environ['OMP_NUM_THREADS']} (OMP_NUM_THREADS set)"
+    try:
+        from threadpoolctl import threadpool_info
+        n = max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+    except (ImportError, ValueError):
+        n = "?"
+    return f"machine default ({n} threads)"
+
+
+def _default_threads_floor(argv):
+    """The floor section again in a child process at the machine's default BLAS threads."""
+    sys.stdout.flush()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--baseline" in args:                                   # the attack step: once is enough
+        i = args.index("--baseline")
+        del args[i:i + 2]
+    subprocess.run([sys.executable, "-m", "bgpoison.bench", *args, "--only", "floor",
+                    "--threads", "default"], check=True)
 
 
 def print_reverse_table(args, sizes):

@@ -138,8 +138,8 @@ class Exact(_Reversal):
 
     name = "exact"
 
-    def __init__(self, model, gd, X, T, max_denominator=MAX_DENOMINATOR):
-        super().__init__(model, gd, X, T)
+    def __init__(self, model, gd, X, Y, max_denominator=MAX_DENOMINATOR):
+        super().__init__(model, gd, X, Y)
         self.gamma = as_fraction(gd.momentum, max_denominator)   # the exact gamma = n/d
         self.decay = float(1 - self.gamma)                       # 1 - gamma, as used by q()
         self.buffer_bits = np.zeros(0, dtype=np.int64)

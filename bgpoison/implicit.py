@@ -20,18 +20,18 @@ import scipy.sparse.linalg
 from .models import MLP, Adaline
 
 
-def train_to_optimum(model, w0, X, T, gtol=1e-10, max_iter=10_000):
-    """w* = argmin L(w; X) by L-BFGS from ``w0``; ``T`` = ``model.targets(y)``."""
+def train_to_optimum(model, w0, X, Y, gtol=1e-10, max_iter=10_000):
+    """w* = argmin L(w; X) by L-BFGS from ``w0``; ``Y`` = ``model.targets(y)``."""
     def fun(w):
         acts = model.forward(w, X)
-        return (model.data_loss(acts, T) + model.penalty(w),
-                model.backward(w, X, T, acts))
+        return (model.data_loss(acts, Y) + model.penalty(w),
+                model.backward(w, X, Y, acts))
     res = scipy.optimize.minimize(fun, w0, jac=True, method="L-BFGS-B",
                                   options={"gtol": gtol, "ftol": 0.0, "maxiter": max_iter})
     return res.x
 
 
-def implicit_gradient(model, w_opt, X, T, rows, objective, solver="auto", cg_tol=1e-12):
+def implicit_gradient(model, w_opt, X, Y, rows, objective, solver="auto", cg_tol=1e-12):
     """(A(w*), dA/dX[rows]) at an optimum ``w_opt`` of L(w; X) by the implicit function theorem.
 
     ``solver``: "cg" (conjugate gradients on hvp_ww), "direct" (np.linalg.solve on the full
@@ -39,7 +39,7 @@ def implicit_gradient(model, w_opt, X, T, rows, objective, solver="auto", cg_tol
     """
     value, dw = objective.value_and_grad(model, w_opt)            # grad_w A(w*), (p,)
     acts = model.forward(w_opt, X)
-    hvp = lambda v: model.r_backward(w_opt, X, T, acts, v, slice(0, 0))[0]
+    hvp = lambda v: model.r_backward(w_opt, X, Y, acts, v, slice(0, 0))[0]
     if solver == "auto":
         solver = "direct" if model.n_params <= 500 else "cg"
     if solver == "direct":
@@ -53,7 +53,7 @@ def implicit_gradient(model, w_opt, X, T, rows, objective, solver="auto", cg_tol
                                f"Hessian may be singular: use l2 > 0")
     else:
         raise ValueError(f"solver must be 'auto', 'cg' or 'direct'; got {solver!r}")
-    return value, -model.r_backward(w_opt, X, T, acts, z, rows)[1]   # -H_xw^T z, rows only
+    return value, -model.r_backward(w_opt, X, Y, acts, z, rows)[1]   # -H_xw^T z, rows only
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,13 @@ class KKTGradient:
     def _optimum(self, model, w0, X_tr, y_tr, X_c, y_c):
         self.check(model)
         X = np.vstack([X_tr, X_c])
-        T = model.targets(np.concatenate([y_tr, y_c]))
-        return X, T, train_to_optimum(model, w0, X, T, gtol=self.gtol)
+        Y = model.targets(np.concatenate([y_tr, y_c]))
+        return X, Y, train_to_optimum(model, w0, X, Y, gtol=self.gtol)
 
     def value(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
         return objective.value(model, self._optimum(model, w0, X_tr, y_tr, X_c, y_c)[2])
 
     def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
-        X, T, w_opt = self._optimum(model, w0, X_tr, y_tr, X_c, y_c)
-        return implicit_gradient(model, w_opt, X, T, slice(len(X_tr), None), objective,
+        X, Y, w_opt = self._optimum(model, w0, X_tr, y_tr, X_c, y_c)
+        return implicit_gradient(model, w_opt, X, Y, slice(len(X_tr), None), objective,
                                  solver=self.solver)

@@ -29,17 +29,17 @@ class _MeanLoss:
 
     def value(self, model, w):
         """A(w) for ``model`` (float)."""
-        X, T = self.check(model)
+        X, Y = self.check(model)
         bare = dataclasses.replace(model, l2=0.0)
-        return self.sign * bare.data_loss(bare.forward(w, X), T)
+        return self.sign * bare.data_loss(bare.forward(w, X), Y)
 
     def value_and_grad(self, model, w):
         """(A(w), grad_w A(w)) for ``model``; shapes: float, (n_params,)."""
-        X, T = self.check(model)
+        X, Y = self.check(model)
         bare = dataclasses.replace(model, l2=0.0)               # A has no penalty term
         acts = bare.forward(w, X)
-        value = bare.data_loss(acts, T)
-        return self.sign * value, self.sign * bare.backward(w, X, T, acts)
+        value = bare.data_loss(acts, Y)
+        return self.sign * value, self.sign * bare.backward(w, X, Y, acts)
 
 
 class ErrorGeneric(_MeanLoss):

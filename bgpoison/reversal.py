@@ -4,14 +4,19 @@ Every strategy runs the forward training (``forward(w0) -> w_T``, through ``Grad
 and then ``backward()`` yields ``(t, w_t, acts_t)`` for t = T-1, ..., 0, where ``acts_t`` is
 ``model.forward(w_t, X)``. They differ only in what they keep and how they recover w_t:
 
-    Stored       keep every w_t                                  exact, T+1 vectors
+    Stored       keep every w_t and forward(w_t)                 exact, T+1 vectors
     Checkpoint   keep every k-th (w_t, v_t), re-run each segment  exact, ~T/k + k vectors
     Paper        w_t ~= w_{t+1} + eta g(w_{t+1})                 first order, drifts; O(1)
     FixedPoint   solve w_t = w_{t+1} + eta g(w_t) by iteration    accurate while eta*L << 1; O(1)
 
+The exact strategies keep the activations ``forward(w_t)`` that their training steps computed
+(all of them for Stored, one segment's for Checkpoint), so the reverse pass never recomputes a
+forward pass: each reverse step costs one R-pass.
+
 After ``backward()`` is exhausted, ``w0`` holds the reconstructed w_0 (compare it with the true
-one: that distance is the honest measure of a reversal) and ``vectors_held`` the peak number of
-parameter vectors kept to recover the trajectory.
+one: that distance is the honest measure of a reversal), ``vectors_held`` the peak number of
+parameter vectors kept to recover the trajectory and ``bytes_held`` the peak bytes of those
+vectors and the kept activations.
 """
 import math
 
@@ -32,26 +37,36 @@ class ConvergenceError(RuntimeError):
 class _Reversal:
     needs_plain_gd = False
 
-    def __init__(self, model, gd, X, T):
+    def __init__(self, model, gd, X, Y):
         if self.needs_plain_gd and gd.momentum != 0.0:
             raise ValueError(f"reversal={self.name!r} reverses plain gradient descent only "
                              f"(momentum=0, got {gd.momentum}); use 'stored' or 'checkpoint'")
-        self.model, self.gd, self.X, self.T = model, gd, X, T
-        self.w0, self.vectors_held = None, 0
+        self.model, self.gd, self.X, self.Y = model, gd, X, Y
+        self.w0, self.vectors_held, self._bytes = None, 0, 0
 
-    def _step(self, w, v, t):
-        return self.gd.step(self.model, w, v, self.X, self.T, t)
+    @property
+    def bytes_held(self):
+        """Peak bytes kept: the parameter vectors, plus activations where they are kept."""
+        return max(self._bytes, 8 * self.model.n_params * self.vectors_held)
+
+    def _step(self, w, v, t, acts=None):
+        return self.gd.step(self.model, w, v, self.X, self.Y, t, acts)
+
+    def _forward_and_step(self, w, v, t):
+        """(acts_t, w_{t+1}, v_{t+1}): one step, returning the forward pass it took at w_t."""
+        acts = self.model.forward(w, self.X)                   # forward(w_t), kept by the caller
+        return (acts,) + self._step(w, v, t, acts)
 
     def _point(self, t, w):
         return t, w, self.model.forward(w, self.X)
 
     def _grad(self, w, acts=None):
         acts = self.model.forward(w, self.X) if acts is None else acts
-        return self.model.backward(w, self.X, self.T, acts)
+        return self.model.backward(w, self.X, self.Y, acts)
 
 
 class Stored(_Reversal):
-    """Keep every iterate w_0..w_T from the forward run; exact."""
+    """Keep every iterate w_0..w_T and every forward(w_t) from the forward run; exact."""
 
     name = "stored"
 
@@ -62,15 +77,18 @@ class Stored(_Reversal):
         # (measured: 420k page faults and 2x slower training for the MLP at digits scale)
         self.ws = np.empty((self.gd.n_steps + 1, w0.size))
         self.ws[0] = w0
+        self.acts = []                                         # forward(w_t), t = 0..T-1
         for t in range(self.gd.n_steps):
-            w, v = self._step(w, v, t)
+            acts, w, v = self._forward_and_step(w, v, t)
+            self.acts.append(acts)
             self.ws[t + 1] = w
         self.vectors_held = len(self.ws)
+        self._bytes = self.ws.nbytes + sum(_nbytes(a) for a in self.acts)
         return w
 
     def backward(self):
         for t in reversed(range(self.gd.n_steps)):
-            yield self._point(t, self.ws[t])
+            yield t, self.ws[t], self.acts.pop()               # freed once used
         self.w0 = self.ws[0]
 
 
@@ -79,8 +97,8 @@ class Checkpoint(_Reversal):
 
     name = "checkpoint"
 
-    def __init__(self, model, gd, X, T, every=None):
-        super().__init__(model, gd, X, T)
+    def __init__(self, model, gd, X, Y, every=None):
+        super().__init__(model, gd, X, Y)
         every = max(1, round(math.sqrt(gd.n_steps))) if every is None else every
         self.every = _checks.positive_int(every, "checkpoint_every")
 
@@ -100,13 +118,17 @@ class Checkpoint(_Reversal):
             w, v = self.saved.pop(start)
             segment = np.empty((stop - start, w.size))         # w_start .. w_{stop-1}, one
             segment[0] = w                                     # block (see Stored.forward)
+            acts = []                                          # forward(w_t) in the segment
             for t in range(start, stop - 1):
-                w, v = self._step(w, v, t)
+                a, w, v = self._forward_and_step(w, v, t)
+                acts.append(a)
                 segment[t + 1 - start] = w
+            acts.append(self.model.forward(w, self.X))         # forward(w_{stop-1})
             held = (len(self.saved) + 1) * per_checkpoint + len(segment) - 1
             self.vectors_held = max(self.vectors_held, held)
+            self._bytes = max(self._bytes, 8 * w.size * held + sum(_nbytes(a) for a in acts))
             for t in reversed(range(start, stop)):
-                yield self._point(t, segment[t - start])
+                yield t, segment[t - start], acts.pop()
         self.w0 = segment[0]
 
 
@@ -150,8 +172,8 @@ class FixedPoint(Paper):
 
     name = "fixed-point"
 
-    def __init__(self, model, gd, X, T, tol=0.0, max_iter=100):
-        super().__init__(model, gd, X, T)
+    def __init__(self, model, gd, X, Y, tol=0.0, max_iter=100):
+        super().__init__(model, gd, X, Y)
         self.tol = _checks.nonnegative(tol, "tol")
         self.max_iter = _checks.positive_int(max_iter, "max_iter")
         self.iterations = 0
@@ -192,6 +214,11 @@ class FixedPoint(Paper):
             f"{change:.3e} (relative) after {self.iterations} iterations in all. The iteration "
             f"contracts only while lr * L_smooth < 1 (lr={self.gd.lr:g}); use a smaller lr or "
             f"reversal='stored' or 'checkpoint'")
+
+
+def _nbytes(acts):
+    """Bytes of one forward pass's activations (a dict of arrays)."""
+    return sum(a.nbytes for a in acts.values())
 
 
 from .exact import Exact  # noqa: E402  (at the end: exact.py subclasses _Reversal)

@@ -38,13 +38,17 @@ class GradientDescent:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         object.__setattr__(self, "momentum", gamma)
 
-    def step(self, model, w, v, X, T, t=None):
-        """One step from (w_t, v_t) -> (w_{t+1}, v_{t+1}); ``T`` = ``model.targets(y)``.
+    def step(self, model, w, v, X, Y, t=None, acts=None):
+        """One step from (w_t, v_t) -> (w_{t+1}, v_{t+1}); ``Y`` = ``model.targets(y)``.
+
+        ``acts`` is ``model.forward(w_t, X)`` when the caller already has it (the reverse pass
+        keeps it for its products); otherwise the step computes it.
 
         Raises ``DivergenceError`` naming step ``t`` if the new weights are not finite (an
         overflowing loss or gradient propagates into them).
         """
-        g = model.backward(w, X, T, model.forward(w, X))        # g_t = grad_w L(w_t)
+        acts = model.forward(w, X) if acts is None else acts
+        g = model.backward(w, X, Y, acts)                       # g_t = grad_w L(w_t)
         v_next = self.momentum * v - (1.0 - self.momentum) * g  # v_{t+1}
         w_next = w + self.lr * v_next                           # w_{t+1}
         if not np.isfinite(w_next).all():
@@ -59,10 +63,10 @@ class GradientDescent:
         ``callback(t, w_t)``, if given, is called after every step with t = 1..T.
         """
         w, X, y = model.check(w0, X, y)
-        T = model.targets(y)
+        Y = model.targets(y)
         v = np.zeros_like(w)
         for t in range(self.n_steps):
-            w, v = self.step(model, w, v, X, T, t)
+            w, v = self.step(model, w, v, X, Y, t)
             if callback is not None:
                 callback(t + 1, w)
         return w

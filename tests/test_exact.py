@@ -27,9 +27,9 @@ def softmax_problem(seed, d=4, K=3, n=30):
     return model, X, model.targets(rng.integers(0, K, n)), rng.normal(0.0, 0.3, model.n_params)
 
 
-def run_exact(model, gd, X, T, w0):
+def run_exact(model, gd, X, Y, w0):
     """Forward then the whole backward: (reversal, forward trajectory w_1..w_T, backward points)."""
-    run = Exact(model, gd, X, T)
+    run = Exact(model, gd, X, Y)
     forward = {}
     run.forward(w0, callback=lambda t, w: forward.__setitem__(t, w))
     return run, forward, list(run.backward())
@@ -65,9 +65,9 @@ def test_grid_and_residual_recover_any_float(a):
 @small
 def test_forward_then_backward_restores_every_bit(problem, gamma, n_steps):
     model, w0, X, y, _ = problem                          # w0 ~ N(0, 0.6^2): off the grid
-    T = model.targets(y)
+    Y = model.targets(y)
     gd = GradientDescent(lr=0.1, n_steps=n_steps, momentum=float(gamma))
-    run, forward, points = run_exact(model, gd, X, T, w0)
+    run, forward, points = run_exact(model, gd, X, Y, w0)
     w_int, v_int = run.state
     np.testing.assert_array_equal(w_int, to_fixed(w0))    # w_0 on the grid, every bit
     np.testing.assert_array_equal(v_int, 0)               # v_0 = 0, every bit
@@ -80,16 +80,16 @@ def test_forward_then_backward_restores_every_bit(problem, gamma, n_steps):
 
 
 def test_naive_float_reversal_of_momentum_does_not_recover_w0():
-    model, X, T, w0 = softmax_problem(0)
+    model, X, Y, w0 = softmax_problem(0)
     gd = GradientDescent(lr=0.3, n_steps=60, momentum=0.9)
     w, v = w0, np.zeros_like(w0)
     for t in range(gd.n_steps):
-        w, v = gd.step(model, w, v, X, T, t)
+        w, v = gd.step(model, w, v, X, Y, t)
     for t in range(gd.n_steps):                           # w_t = w_{t+1} - eta v_{t+1}
         w = w - gd.lr * v                                 # v_t = (v_{t+1} + (1-gamma) g_t)/gamma
-        v = (v + (1 - gd.momentum) * model.backward(w, X, T, model.forward(w, X))) / gd.momentum
+        v = (v + (1 - gd.momentum) * model.backward(w, X, Y, model.forward(w, X))) / gd.momentum
     assert np.max(np.abs(w - w0)) > 0.0                   # round-off, amplified by 1/gamma per step
-    run, _, _ = run_exact(model, gd, X, T, w0)
+    run, _, _ = run_exact(model, gd, X, Y, w0)
     np.testing.assert_array_equal(run.w0, w0)             # where the fixed-point run is exact
 
 
@@ -108,10 +108,10 @@ def attack_problem(seed=1, gamma=0.9, n_steps=40):
 @pytest.mark.parametrize("gamma", [0.5, 0.9, 0.98])
 def test_exact_hypergradient_matches_finite_differences_of_exact_training(gamma):
     model, gd, w0, X_tr, y_tr, X_c, y_c, objective = attack_problem(gamma=gamma)
-    T = model.targets(np.concatenate([y_tr, y_c]))
+    Y = model.targets(np.concatenate([y_tr, y_c]))
 
     def A(X_c_):                                          # A(w_T) of the fixed-point training run
-        w_T = Exact(model, gd, np.vstack([X_tr, X_c_]), T).forward(w0)
+        w_T = Exact(model, gd, np.vstack([X_tr, X_c_]), Y).forward(w0)
         return objective.value_and_grad(model, w_T)[0]
 
     result = back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="exact")
@@ -131,8 +131,9 @@ class StoredExact(Stored):
 
     def forward(self, w0):
         self.ws = [to_float(to_fixed(w0))]                # the run starts from q(w_0)
-        w_T = Exact(self.model, self.gd, self.X, self.T).forward(
+        w_T = Exact(self.model, self.gd, self.X, self.Y).forward(
             w0, callback=lambda t, w: self.ws.append(w))
+        self.acts = [self.model.forward(w, self.X) for w in self.ws[:-1]]   # as Stored keeps
         self.vectors_held = len(self.ws)
         return w_T
 
@@ -153,15 +154,15 @@ def test_exact_matches_stored_on_the_same_trajectory(monkeypatch):
 
 @pytest.mark.parametrize("gamma", [0.9, 0.98])
 def test_buffer_grows_by_log2_inverse_gamma_per_parameter_per_step(gamma):
-    model, X, T, w0 = softmax_problem(3, d=8, n=50)
+    model, X, Y, w0 = softmax_problem(3, d=8, n=50)
     gd = GradientDescent(lr=0.3, n_steps=100, momentum=gamma)
-    run, _, _ = run_exact(model, gd, X, T, w0)
+    run, _, _ = run_exact(model, gd, X, Y, w0)
     n, d = run.gamma.numerator, run.gamma.denominator
     t = np.arange(1, gd.n_steps + 1)
     # per coordinate, B_t + c <= (d/n)^t c with c = (d-1)/(d-n), so bits <= t log2(d/n) + log2 c + 1
     bound = model.n_params * (t * np.log2(d / n) + np.log2((d - 1) / (d - n)) + 1)
     assert np.all(run.buffer_bits <= bound)
-    cost = buffer_bits_per_step(model, gd, w0, X, np.argmax(T, axis=1))
+    cost = buffer_bits_per_step(model, gd, w0, X, np.argmax(Y, axis=1))
     assert 0.7 * np.log2(1 / gamma) < cost["bits_per_step_per_param"] <= np.log2(d / n) + 0.1
     assert cost["stored_bits_per_step"] == 64 * model.n_params
 

@@ -47,8 +47,8 @@ def test_failure_message_names_function_argument_and_both_numbers():
 
 
 class SignFlippedHxw(bg.LogisticRegression):
-    def r_backward(self, w, X, T, acts, v, rows):
-        Hv, dX = super().r_backward(w, X, T, acts, v, rows)
+    def r_backward(self, w, X, Y, acts, v, rows):
+        Hv, dX = super().r_backward(w, X, Y, acts, v, rows)
         return Hv, -dX
 
 
@@ -58,8 +58,8 @@ class MissingSoftmaxTerm(bg.SoftmaxRegression):
 
 
 class MissingPenaltyInGradient(bg.Adaline):
-    def backward(self, w, X, T, acts):
-        g = super().backward(w, X, T, acts)
+    def backward(self, w, X, Y, acts):
+        g = super().backward(w, X, Y, acts)
         return g - self.l2 * self.pack({"W": self.unpack(w)["W"], "b": np.zeros(1)})
 
 

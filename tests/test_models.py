@@ -4,10 +4,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, strategies as st
 
 import bgpoison as bg
 from bgpoison import gradcheck
+from bgpoison.models import functions as F
 from strategies import make_model, problems
 
 
@@ -33,8 +34,8 @@ def test_r_backward_rows_are_rows_of_hvp_xw(problem):
     model, w, X, y, rng = problem
     v = rng.standard_normal(model.n_params)
     full = model.hvp_xw(w, X, y, v)
-    T = model.targets(y)
-    _, last = model.r_backward(w, X, T, model.forward(w, X), v, slice(1, None))
+    Y = model.targets(y)
+    _, last = model.r_backward(w, X, Y, model.forward(w, X), v, slice(1, None))
     np.testing.assert_allclose(last, full[1:], rtol=1e-12, atol=1e-15)
 
 
@@ -149,3 +150,32 @@ def test_models_are_immutable_and_picklable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         model.l2 = 1.0
     assert pickle.loads(pickle.dumps(model)) == model
+
+
+@given(st.integers(1, 40), st.integers(1, 12), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from([1.0, 30.0, 700.0]))
+def test_fast_row_and_column_helpers_equal_numpys_reductions(n, K, seed, scale):
+    # row_max is exact (maxima); the BLAS sums add in another order: a few ulps of the sum of
+    # magnitudes, hence rtol 1e-14 against |Z| summed
+    Z = scale * np.random.default_rng(seed).standard_normal((n, K))
+    np.testing.assert_array_equal(F.row_max(Z), Z.max(axis=1, keepdims=True))
+    bound = 1e-14 * np.abs(Z).sum()
+    np.testing.assert_allclose(F.row_sum(Z), Z.sum(axis=1, keepdims=True), rtol=0, atol=bound)
+    np.testing.assert_allclose(F.col_sum(Z), Z.sum(axis=0), rtol=0, atol=bound)
+    G = np.random.default_rng(seed + 1).standard_normal((n, 3))
+    error = np.abs(F.t_matmul(Z, G) - Z.T @ G)
+    assert np.all(error <= 1e-14 * (np.abs(Z).T @ np.abs(G)))          # summation order only
+
+
+@given(st.integers(1, 30), st.integers(2, 12), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from([1.0, 30.0, 700.0]))
+def test_fused_softmax_and_its_jvp_equal_the_textbook_forms(n, K, seed, scale):
+    rng = np.random.default_rng(seed)
+    Z, RZ = scale * rng.standard_normal((n, K)), rng.standard_normal((n, K))
+    P = F.softmax(Z)
+    # textbook: exp(log_softmax(Z)); both round a few times at ~1e-16 relative
+    np.testing.assert_allclose(P, np.exp(F.log_softmax(Z)), rtol=1e-13, atol=1e-300)
+    # textbook: (diag(p) - p p^T) rz row by row; the fused form cancels the same terms
+    textbook = np.stack([(np.diag(p) - np.outer(p, p)) @ r for p, r in zip(P, RZ)])
+    np.testing.assert_allclose(F.softmax_jvp(P, RZ), textbook, rtol=0,
+                               atol=1e-15 * np.max(np.abs(RZ)))

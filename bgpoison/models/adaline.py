@@ -25,11 +25,11 @@ class Adaline(LinearModel):
     def link(self, Z):
         return {"Z": Z}
 
-    def sample_losses(self, acts, T):
-        return 0.5 * (acts["Z"] - T)[:, 0] ** 2          # (n,)
+    def sample_losses(self, acts, Y):
+        return 0.5 * (acts["Z"] - Y)[:, 0] ** 2          # (n,)
 
-    def dloss(self, acts, T):
-        return acts["Z"] - T                             # (n, 1)
+    def dloss(self, acts, Y):
+        return acts["Z"] - Y                             # (n, 1)
 
     def d2loss(self, acts, RZ):
         return RZ                                        # (n, 1)

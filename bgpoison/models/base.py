@@ -9,20 +9,32 @@ The public functions (``loss``, ``grad_w``, ``hvp_ww``, ``hvp_xw``, ...) check t
 then call four unchecked building blocks that each model writes by hand. The training loop and
 the reverse pass call the building blocks directly, so a forward pass can be shared:
 
-    targets(y)                          -> T     labels encoded as floats, (n, k)
+    targets(y)                          -> Y     labels encoded as floats, (n, k)
     forward(w, X)                       -> acts  dict of activations, e.g. {"Z": (n, k)}
-    backward(w, X, T, acts)             -> grad_w L                                   (p,)
-    r_backward(w, X, T, acts, v, rows)  -> (H_ww v, rows of H_xw v)         (p,), (r, d)
+    backward(w, X, Y, acts)             -> grad_w L                                   (p,)
+    r_backward(w, X, Y, acts, v, rows)  -> (H_ww v, rows of H_xw v)         (p,), (r, d)
 
 ``r_backward`` is Pearlmutter's R-operator applied by hand to ``backward``: it differentiates
 every line of the backward pass along the direction ``v`` in weight space. The same R-pass also
 yields d/dX <grad_w L, v>, because that is the R-derivative of grad_X L (mixed partials commute).
 """
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .. import _checks
+
+
+@lru_cache(maxsize=None)
+def _layout(shapes):
+    """((name, slice of w, shape), ...) from ((name, shape), ...): computed once per layout."""
+    out, start = [], 0
+    for name, shape in shapes:
+        size = int(np.prod(shape))
+        out.append((name, slice(start, start + size), shape))
+        start += size
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -51,12 +63,8 @@ class Model:
 
     def unpack(self, w):
         """Named views into ``w`` (no copies): writing a view writes ``w``."""
-        views, start = {}, 0
-        for name, shape in self.shapes.items():
-            size = int(np.prod(shape))
-            views[name] = w[start:start + size].reshape(shape)
-            start += size
-        return views
+        return {name: w[where].reshape(shape)
+                for name, where, shape in _layout(tuple(self.shapes.items()))}
 
     def pack(self, parts):
         """Inverse of ``unpack``: a flat vector from a dict of arrays with the layout's shapes."""
@@ -68,9 +76,9 @@ class Model:
         return 0.5 * self.l2 * sum(float(np.sum(p[name] ** 2)) for name in self.penalised)
 
     # ---- building block shared by all models -----------------------------------------------
-    def data_loss(self, acts, T):
+    def data_loss(self, acts, Y):
         """Mean per-sample loss from activations, without the penalty (float)."""
-        return float(np.mean(self.sample_losses(acts, T)))
+        return float(np.mean(self.sample_losses(acts, Y)))
 
     # ---- public API: checks, then the building blocks ---------------------------------------
     def check(self, w=None, X=None, y=None, v=None):
@@ -110,11 +118,11 @@ class Model:
     def hvp_ww(self, w, X, y, v):
         """(grad_w grad_w L) v, shape (n_params,): the Hessian of L times v."""
         w, X, y, v = self.check(w, X, y, v)
-        T = self.targets(y)
-        return self.r_backward(w, X, T, self.forward(w, X), v, slice(0, 0))[0]
+        Y = self.targets(y)
+        return self.r_backward(w, X, Y, self.forward(w, X), v, slice(0, 0))[0]
 
     def hvp_xw(self, w, X, y, v):
         """grad_X <grad_w L, v>, shape of X: row i is d/dx_i, the 1/n of the mean included."""
         w, X, y, v = self.check(w, X, y, v)
-        T = self.targets(y)
-        return self.r_backward(w, X, T, self.forward(w, X), v, slice(None))[1]
+        Y = self.targets(y)
+        return self.r_backward(w, X, Y, self.forward(w, X), v, slice(None))[1]

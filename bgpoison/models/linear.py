@@ -5,12 +5,15 @@ below; they differ only in the loss ``ell`` and its first two derivatives in z, 
 module supplies (``link``, ``sample_losses``, ``dloss``, ``d2loss``). With n rows,
 
     L        = (1/n) sum_i ell(z_i, t_i) + (l2/2) ||W||^2
-    grad_W L = X^T dZ + l2 W,       grad_b L = sum_i dZ_i,        dZ = ell'(Z, T) / n      (n, k)
+    grad_W L = X^T dZ + l2 W,       grad_b L = sum_i dZ_i,        dZ = ell'(Z, Y) / n      (n, k)
+
+(sums over the rows i are ``col_sum``, a matrix-vector product, and X^T G is
+``t_matmul(X, G)``: see ``functions``.)
 
 Along a direction v = (V, c) in weight space (R{.} = d/da .(w + a v) at a = 0):
 
     RZ  = X V + c                                   (n, k)
-    RdZ = ell''(Z, T)[RZ] / n                       (n, k)   ell'' applied to RZ row by row
+    RdZ = ell''(Z, Y)[RZ] / n                       (n, k)   ell'' applied to RZ row by row
     H_ww v = (X^T RdZ + l2 V,  sum_i RdZ_i)
     H_xw v = d/dX <grad_w L, v> = RdZ W^T + dZ V^T   (n, d)   one row per sample
 """
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Model
+from .functions import col_sum, t_matmul
 
 
 @dataclass(frozen=True)
@@ -44,21 +48,21 @@ class LinearModel(Model):
         Z = X @ p["W"] + p["b"]                         # (n, k)
         return self.link(Z)                             # {"Z": Z, plus e.g. probabilities}
 
-    def backward(self, w, X, T, acts):
+    def backward(self, w, X, Y, acts):
         W = self.unpack(w)["W"]
-        dZ = self.dloss(acts, T) / X.shape[0]           # (n, k)
-        return self.pack({"W": X.T @ dZ + self.l2 * W,  # (d, k)
-                          "b": dZ.sum(axis=0)})         # (k,)
+        dZ = self.dloss(acts, Y) / X.shape[0]           # (n, k)
+        return self.pack({"W": t_matmul(X, dZ) + self.l2 * W,  # (d, k)
+                          "b": col_sum(dZ)})            # (k,)
 
-    def r_backward(self, w, X, T, acts, v, rows):
+    def r_backward(self, w, X, Y, acts, v, rows):
         n = X.shape[0]
         W = self.unpack(w)["W"]
         q = self.unpack(v)
         RZ = X @ q["W"] + q["b"]                        # (n, k)  forward line Z = XW + b, along v
         RdZ = self.d2loss(acts, RZ) / n                 # (n, k)  backward line dZ = ell'/n, along v
-        Hv = self.pack({"W": X.T @ RdZ + self.l2 * q["W"], "b": RdZ.sum(axis=0)})
+        Hv = self.pack({"W": t_matmul(X, RdZ) + self.l2 * q["W"], "b": col_sum(RdZ)})
         # d/dX of <grad_w L, v> for the requested rows only (the poisoning rows in a reverse pass)
         acts_r = {key: a[rows] for key, a in acts.items()}
-        dZ_r = self.dloss(acts_r, T[rows]) / n          # (r, k)
+        dZ_r = self.dloss(acts_r, Y[rows]) / n          # (r, k)
         dX_r = RdZ[rows] @ W.T + dZ_r @ q["W"].T        # (r, d)
         return Hv, dX_r

@@ -24,12 +24,12 @@ class LogisticRegression(LinearModel):
     def link(self, Z):
         return {"Z": Z, "S": sigmoid(Z)}                 # S: p(y = 1 | x), (n, 1)
 
-    def sample_losses(self, acts, T):
+    def sample_losses(self, acts, Y):
         Z = acts["Z"]
-        return (softplus(Z) - T * Z)[:, 0]               # (n,)
+        return (softplus(Z) - Y * Z)[:, 0]               # (n,)
 
-    def dloss(self, acts, T):
-        return acts["S"] - T                             # (n, 1)
+    def dloss(self, acts, Y):
+        return acts["S"] - Y                             # (n, 1)
 
     def d2loss(self, acts, RZ):
         S = acts["S"]

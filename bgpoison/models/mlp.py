@@ -7,7 +7,7 @@ Forward (n rows, d inputs, H hidden units, K classes):
 
 Backward (D1 = f'(Z1)):
 
-    dZ2 = (P - T)/n    gW2 = A1^T dZ2 + l2 W2    gb2 = sum dZ2    dA1 = dZ2 W2^T
+    dZ2 = (P - Y)/n    gW2 = A1^T dZ2 + l2 W2    gb2 = sum dZ2    dA1 = dZ2 W2^T
     dZ1 = dA1 * D1     gW1 = X^T dZ1 + l2 W1     gb1 = sum dZ1    (grad_X L = dZ1 W1^T)
 
 R-pass along v = (V1, c1, V2, c2), Pearlmutter's R{.} applied to every line above
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .functions import sigmoid, softmax, softmax_jvp, softplus
+from .functions import col_sum, sigmoid, t_matmul, softmax, softmax_jvp, softplus
 from .base import Model
 from .softmax import cross_entropy, one_hot
 
@@ -79,8 +79,8 @@ class MLP(Model):
     def raw_scores(self, w, X):
         return self.forward(w, X)["Z2"]                          # (n, K)
 
-    def sample_losses(self, acts, T):
-        return cross_entropy(acts["Z2"], T)                      # (n,)
+    def sample_losses(self, acts, Y):
+        return cross_entropy(acts["Z2"], Y)                      # (n,)
 
     def forward(self, w, X):
         p = self.unpack(w)
@@ -90,16 +90,16 @@ class MLP(Model):
         Z2 = A1 @ p["W2"] + p["b2"]                              # (n, K)
         return {"A1": A1, "D1": df(Z1, A1), "Z2": Z2, "P": softmax(Z2)}
 
-    def backward(self, w, X, T, acts):
+    def backward(self, w, X, Y, acts):
         p = self.unpack(w)
-        dZ2 = (acts["P"] - T) / X.shape[0]                       # (n, K)
+        dZ2 = (acts["P"] - Y) / X.shape[0]                       # (n, K)
         dZ1 = (dZ2 @ p["W2"].T) * acts["D1"]                     # (n, H)
-        return self.pack({"W1": X.T @ dZ1 + self.l2 * p["W1"],   # (d, H)
-                          "b1": dZ1.sum(axis=0),                 # (H,)
+        return self.pack({"W1": t_matmul(X, dZ1) + self.l2 * p["W1"],   # (d, H)
+                          "b1": col_sum(dZ1),                 # (H,)
                           "W2": acts["A1"].T @ dZ2 + self.l2 * p["W2"],  # (H, K)
-                          "b2": dZ2.sum(axis=0)})                # (K,)
+                          "b2": col_sum(dZ2)})                # (K,)
 
-    def r_backward(self, w, X, T, acts, v, rows):
+    def r_backward(self, w, X, Y, acts, v, rows):
         n = X.shape[0]
         p, q = self.unpack(w), self.unpack(v)
         A1, D1, P = acts["A1"], acts["D1"], acts["P"]
@@ -109,15 +109,15 @@ class MLP(Model):
         RA1 = D1 * RZ1                                           # (n, H)
         RZ2 = RA1 @ p["W2"] + A1 @ q["W2"] + q["b2"]             # (n, K)
         # backward lines, and their R-derivatives
-        dZ2 = (P - T) / n                                        # (n, K)
+        dZ2 = (P - Y) / n                                        # (n, K)
         RdZ2 = softmax_jvp(P, RZ2) / n                           # (n, K)
         dA1 = dZ2 @ p["W2"].T                                    # (n, H)
         RdA1 = RdZ2 @ p["W2"].T + dZ2 @ q["W2"].T                # (n, H)
         RdZ1 = RdA1 * D1 + dA1 * D2 * RZ1                        # (n, H)
-        Hv = self.pack({"W1": X.T @ RdZ1 + self.l2 * q["W1"],
-                        "b1": RdZ1.sum(axis=0),
+        Hv = self.pack({"W1": t_matmul(X, RdZ1) + self.l2 * q["W1"],
+                        "b1": col_sum(RdZ1),
                         "W2": RA1.T @ dZ2 + A1.T @ RdZ2 + self.l2 * q["W2"],
-                        "b2": RdZ2.sum(axis=0)})
+                        "b2": col_sum(RdZ2)})
         dZ1_r = dA1[rows] * D1[rows]                             # (r, H)
         dX_r = RdZ1[rows] @ p["W1"].T + dZ1_r @ q["W1"].T        # (r, d)
         return Hv, dX_r

