@@ -59,6 +59,9 @@ CANDIDATES = {
         "warm start (30 hypergradients)": {"warm_start": True},
         "100 hypergradients": {"passes": 100},
     }),
+    "multiclass-more": (lambda: presets.multiclass()[0][0], 0.06, {
+        "first step 4, 60 hypergradients": {"step": 4.0, "passes": 60},
+    }),
     "specific": (lambda: presets.specific()[0][0], 0.04, {
         "paper (30 hypergradients)": {},
         "first step 4 (30 hypergradients)": {"step": 4.0},
