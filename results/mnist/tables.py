@@ -50,7 +50,29 @@ def table(folder):
         print("| " + " | ".join(cells) + " |")
 
 
+def matrix(folder):
+    """Transfer runs: attacker (rows) x victim (columns), test error at the top fraction, then
+    random flips and clean per victim."""
+    rows = load(Path(folder) / RESULTS)
+    top = max(r["fraction"] for r in rows)
+    rows = [r for r in rows if r["fraction"] == top]
+    name = lambda r, key: r["settings"][key] or r["settings"]["model"]
+    models = list(dict.fromkeys(name(r, "model") for r in rows))
+    cell = lambda a, v, key: pm([r[key] for r in rows if name(r, "model") == a and
+                                 name(r, "victim") == v])
+    print(f"| crafted on ↓ / victim → ({rows[0]['n_points']} points) | " + " | ".join(models) + " |")
+    print("|---|" + "---|" * len(models))
+    for a in models:
+        print(f"| {a} | " + " | ".join(cell(a, v, "attack_error") for v in models) + " |")
+    for label, key in (("random flips", "flip_error"), ("clean", "clean_error")):
+        print(f"| {label} | " + " | ".join(pm([r[key] for r in rows if name(r, "victim") == v])
+                                          for v in models) + " |")
+
+
 if __name__ == "__main__":
     for folder in sys.argv[1:]:
         print(f"\n{folder}\n")
-        table(folder)
+        if len({r["settings"]["victim"] for r in load(Path(folder) / RESULTS)}) > 1:
+            matrix(folder)
+        else:
+            table(folder)
