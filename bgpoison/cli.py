@@ -143,6 +143,8 @@ class Progress:
 
 
 def cmd_run(args):
+    if args.strongest and not args.preset:
+        raise UsageError("--strongest applies to a preset: add --preset NAME")
     if args.preset:
         settings, fractions, seeds = presets.get(args.preset, args.fast, args.data_path,
                                                  args.dataset, args.strongest)

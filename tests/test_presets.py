@@ -63,3 +63,8 @@ def test_cli_runs_a_digits_preset_on_request(tmp_path):
     assert code == 0
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert {r["settings"]["dataset"] for r in rows} == {"digits"}
+
+
+def test_strongest_without_a_preset_is_a_usage_error(capsys):
+    assert cli.main(["run", "--strongest", "--fast"]) == 2
+    assert "--strongest applies to a preset" in capsys.readouterr().err

@@ -49,6 +49,10 @@ CANDIDATES = {
         "paper (T=60, lr=0.02)": {},
         "attacker trains as the victim (T=1500, lr=0.02)": {"steps": 1500},
     }),
+    "binary-adaline-more": (lambda: presets.binary()[0][0], 0.1667, {
+        "as the victim, first step 0.25": {"steps": 1500, "step": 0.25},
+        "as the victim, 60 hypergradients": {"steps": 1500, "passes": 60},
+    }),
     "binary-mlp": (lambda: presets.binary()[0][2], 0.1667, {
         "paper (T=200, lr=0.1)": {},
         "attacker trains as the victim (T=1500, lr=0.1)": {"steps": 1500},
