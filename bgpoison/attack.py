@@ -7,8 +7,20 @@
             X_c[rows] <- Proj_[lb, ub](X_c[rows] + s d), with s = step, step/2, ... until A rises
 
 Labels stay fixed. The line search accepts a move only if A increases, so the recorded
-history is increasing. The gradient source is any object with ``value`` and
-``value_and_grad`` (``BackGradient``, ``KKTGradient``): the loop is the same for both.
+history is increasing (with ``warm_start``: increasing within each update, see below).
+
+Warm start (``warm_start=True``, off by default): every training run of an update starts from
+w_0^(k), and after an accepted move the attack continues training from there on the new points,
+w_0^(k+1) = w_T(X_c^(k+1); w_0^(k)). After a few updates w_0 is close to the optimum of the
+poisoned training, so the T reversed steps give dA/dX_c at (nearly) converged training: the
+implicit gradient -H_xw^T H_ww^-1 grad_w A with H_ww^-1 replaced by the truncated Neumann series
+eta sum_{t<T} (I - eta H_ww)^t. It keeps T and eta, costs no extra training (the accepted
+trial's kept run ends at w_0^(k+1); a source without ``train`` pays one run per update, and the
+next hypergradient trains afresh from w_0^(k+1)), and also works for the non-convex MLP. It models a victim trained to convergence (e.g. longer
+than T steps), not one trained T steps from scratch.
+
+The gradient source is any object with ``value`` and ``value_and_grad`` (``BackGradient``,
+``KKTGradient``): the loop is the same for both.
 """
 from dataclasses import dataclass, field
 
@@ -78,12 +90,14 @@ class PoisoningAttack:
     max_hypergradients  a budget of hypergradients (None: no limit)
     grid             round every coordinate to lb + k * grid (e.g. 1 for binary features)
     label_map        {class: new label} for initialisation (default for ErrorSpecific with y_true)
+    warm_start       start each update's training runs where the previous update's ended
     callback         called as callback(result) after every accepted update
     """
 
     def __init__(self, model, gd, objective, n_points, lb=0.0, ub=1.0, *, update="sequential",
                  reversal="stored", gradient=None, step=1.0, backtracks=6, max_passes=10,
-                 tol=1e-6, max_hypergradients=None, grid=None, label_map=None, callback=None):
+                 tol=1e-6, max_hypergradients=None, grid=None, label_map=None, callback=None,
+                 warm_start=False):
         if update not in ("sequential", "joint"):
             raise ValueError(f"update must be 'sequential' or 'joint'; got {update!r}")
         self.model, self.gd, self.objective = model, gd, objective
@@ -106,6 +120,7 @@ class PoisoningAttack:
         if label_map is None and isinstance(objective, ErrorSpecific):
             label_map = objective.label_map()
         self.label_map, self.callback = label_map, callback
+        self.warm_start = bool(warm_start)
 
     def project(self, X):
         """Clip to the box [lb, ub], then round to the grid if one is set."""
@@ -139,29 +154,45 @@ class PoisoningAttack:
         result.history.append(value)
         groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]
         for _ in range(self.max_passes):
-            start = value
+            gain = 0.0                               # what this pass's moves added to A
             for rows in groups:
                 if self.max_hypergradients is not None and \
                         result.n_hypergradients >= self.max_hypergradients:
                     return result
                 try:
-                    _, grad = self.gradient.value_and_grad(*args, result.X_c, y_c,
-                                                           self.objective, **kept)
+                    current, grad = self.gradient.value_and_grad(*args, result.X_c, y_c,
+                                                                 self.objective, **kept)
                 except (ConvergenceError, DivergenceError) as err:   # keep the points so far
                     result.stopped = f"hypergradient {result.n_hypergradients + 1} failed: {err}"
                     return result
                 result.n_hypergradients += 1
                 result.n_trainings += not kept             # a kept run needs no new training
+                if self.warm_start:                  # A from this update's start w_0^(k)
+                    value = current
                 moved = self._line_search(args, result, rows, grad[rows], value)
                 kept = {}
                 if moved is not None:
-                    value, kept = moved
+                    (new, kept), old = moved, value
+                    gain, value = gain + new - old, new
+                    if self.warm_start:              # w_0^(k+1) = w_T(X_c^(k+1); w_0^(k))
+                        args = args[:2] + (self._warm_start(args, result, kept),) + args[3:]
+                        kept = {}                    # the next run starts from w_0^(k+1)
                     result.history.append(value)
                     if self.callback is not None:
                         self.callback(result)
-            if value - start < self.tol:
+            if gain < self.tol:
                 break
         return result
+
+    def _warm_start(self, args, result, kept):
+        """w_T of training on D_tr and the current points from the start in ``args``: the
+        accepted line-search trial's kept run if there is one, else one more training run."""
+        if "run" in kept:
+            return kept["run"].w_T
+        model, gd, w0, X_tr, y_tr = args
+        result.n_trainings += 1
+        return gd.run(model, w0, np.vstack([X_tr, result.X_c]),
+                      np.concatenate([y_tr, result.y_c]))
 
     def _line_search(self, args, result, rows, grad, value):
         """Try s = step, step/2, ...; keep the first move that raises A. Returns the new A and

@@ -90,7 +90,8 @@ def build_parser():
         group.add_argument(*flags, help=help, **kwargs)
 
     g = run.add_argument_group("data")
-    option(g, "--dataset", choices=experiment.DATASETS)
+    option(g, "--dataset", choices=experiment.DATASETS,
+           help="with --preset: mnist (the preset's own) or digits for the quick 8x8 version")
     option(g, "--data-path", help="MNIST folder of IDX files (default: the bundled 5,000-image "
            "sample) or CSV file")
     option(g, "--label-column", type=int, help="CSV label column")
@@ -112,6 +113,10 @@ def build_parser():
     option(g, "--update", choices=("joint", "sequential"))
     option(g, "--gradient", choices=("back-gradient", "kkt"))
     option(g, "--passes", type=int)
+    option(g, "--step", type=float,
+           help="first trial step of each line search (halved up to 6 times)")
+    option(g, "--warm-start", action="store_true", default=None,
+           help="start each update's training where the previous update's ended")
     option(g, "--batch-size", type=int, help="mini-batch SGD with batches of this many rows "
            "(default: full batch)")
     option(g, "--batch-seed", type=int, help="seed of the batches (batch t is drawn from "
@@ -128,6 +133,8 @@ def build_parser():
     g.add_argument("--preset", choices=list(presets.PRESETS) + ["spambase"],
                    help="one of the paper's experiments (see RESULTS.md); sets data, models, "
                    "fractions and seeds (flags you give override it)")
+    g.add_argument("--strongest", action="store_true",
+                   help="with --preset: bgpoison's strongest attack settings instead of the paper's")
     g.add_argument("--fast", action="store_true", help="tiny sizes: a smoke run in seconds "
                    "(flags you give win)")
     g.add_argument("--fractions", type=_floats,
@@ -205,7 +212,8 @@ def run_settings(args):
     the sizes, and flags the user typed override both."""
     explicit = explicit_settings(args)
     if args.preset:
-        settings, fractions, seeds = presets.get(args.preset, args.fast, args.data_path)
+        settings, fractions, seeds = presets.get(args.preset, args.fast, args.data_path,
+                                                 args.dataset, args.strongest)
         settings = [replace(s, **explicit) for s in settings]
     else:
         settings, fractions, seeds = [Settings(**explicit)], _floats(DEFAULT_FRACTIONS), range(5)
@@ -227,6 +235,8 @@ def check_flags(args):
     """UsageError for a flag that the chosen run would silently ignore."""
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1; got {args.workers}")
+    if args.strongest and not args.preset:
+        raise UsageError("--strongest applies to a preset: add --preset NAME")
     if args.scheduler not in (None, "local") and args.workers != 1:
         raise UsageError("--workers applies only without --scheduler or with --scheduler "
                          "local; a cluster's workers are started with the cluster")

@@ -56,6 +56,8 @@ class Settings:
     victim: str = None               # None: the attacker's model
     victim_steps: int = None         # None: steps
     victim_lr: float = None          # None: lr
+    warm_start: bool = False         # each update's training starts where the last one ended
+    name: str = None                 # a prefix for the label, e.g. "paper" or "strongest"
     batch_size: int = None           # None: full batch; else mini-batch SGD, batches from
     batch_seed: int = 0              # (batch_seed, t) (attacker and victim alike)
     channels: tuple = (4,)           # cnn: filters of each convolution block
@@ -124,8 +126,9 @@ class Settings:
         victim = f" -> {self.victim}" if self.victim and self.victim != self.model else ""
         default = Settings()
         extra = [f"{k}={getattr(self, k)}" for k in ("gradient", "reversal", "update")
-                 if getattr(self, k) != getattr(default, k)]
-        return f"{self.model}{victim} {self.objective}" + "".join(f", {e}" for e in extra)
+                 if getattr(self, k) != getattr(default, k)] + ["warm start"] * self.warm_start
+        name = f"{self.name}: " if self.name else ""
+        return f"{name}{self.model}{victim} {self.objective}" + "".join(f", {e}" for e in extra)
 
     @classmethod
     def from_dict(cls, fields):
@@ -149,7 +152,8 @@ class Settings:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-LATER_FIELDS = {"batch_size": None, "batch_seed": 0, "channels": (4,), "kernel": 5, "pool": 2}
+LATER_FIELDS = {"warm_start": False, "name": None, "batch_size": None, "batch_seed": 0,
+                "channels": (4,), "kernel": 5, "pool": 2}
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,8 @@ def run_case(case):
         gradient = bg.KKTGradient() if s.gradient == "kkt" else bg.BackGradient(s.reversal)
         attack = bg.PoisoningAttack(model, gd, objective, m, lb, ub, update=s.update,
                                     gradient=gradient, step=s.step, max_passes=s.passes,
-                                    grid=s.grid, callback=lambda r: paths.append(r.X_c.copy()))
+                                    grid=s.grid, callback=lambda r: paths.append(r.X_c.copy()),
+                                    warm_start=s.warm_start)
         result = attack.run(X_tr, y_tr, rng=rng)
         # the baseline draws from its own stream, so every setting of a seed gets the same flips
         flips = bg.flip_labels(X_tr, y_tr, m, K, np.random.default_rng([case.seed, 1]),

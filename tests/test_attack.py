@@ -182,3 +182,56 @@ def test_attack_keeps_its_points_when_a_hypergradient_fails():
     r = attack.run(X_tr, y_tr, rng=0)
     assert r.stopped.startswith("hypergradient 1 failed: fixed-point reversal did not converge")
     assert r.n_hypergradients == 0 and np.array_equal(r.X_c, r.X_c0)
+
+
+class _Spy:
+    """A gradient source that records the start w0 and the points of every hypergradient."""
+
+    def __init__(self):
+        self.inner, self.calls = bg.BackGradient("stored"), []
+
+    def value(self, *args):
+        return self.inner.value(*args)
+
+    def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective, **kept):
+        self.calls.append((w0.copy(), X_c.copy()))
+        return self.inner.value_and_grad(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, **kept)
+
+
+class _KeepingSpy(_Spy):
+    """The same, able to keep a training run for the next reverse pass, as BackGradient is."""
+
+    def train(self, *args):
+        return self.inner.train(*args)
+
+
+@pytest.mark.parametrize("spy", [_Spy, _KeepingSpy])
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_warm_start_continues_training_from_the_previous_update(warm_start, spy):
+    model = bg.LogisticRegression(6, l2=0.5)                      # strongly convex: one optimum
+    gd = bg.GradientDescent(0.5, 10)
+    (X_tr, y_tr), (X_val, y_val), _ = _problem()
+    spy = spy()
+    attack = bg.PoisoningAttack(model, gd, bg.ErrorGeneric(X_val, y_val), 5, update="joint",
+                                gradient=spy, max_passes=8, tol=0.0, warm_start=warm_start)
+    r = attack.run(X_tr, y_tr, rng=0)
+    X, T = lambda X_c: np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, r.y_c]))
+    grad_L = lambda w, X_c: np.linalg.norm(model.backward(w, X(X_c), T, model.forward(w, X(X_c))))
+    starts = [w0 for w0, _ in spy.calls]
+    assert len(starts) == 8 == r.n_hypergradients
+    if not warm_start:
+        assert all(np.array_equal(w0, starts[0]) for w0 in starts)
+        return
+    assert len(r.history) == 9                                   # every update was accepted
+    for (w_prev, _), (w_next, X_c) in zip(spy.calls, spy.calls[1:]):
+        np.testing.assert_allclose(w_next, gd.run(model, w_prev, X(X_c),
+                                                  np.concatenate([y_tr, r.y_c])), rtol=1e-12)
+    # 8 x 10 steps from the first start: the last start is near the optimum of its training set,
+    # where the cold start is far from it (the reason the T reversed steps then approximate the
+    # implicit gradient)
+    last_w0, last_X_c = spy.calls[-1]
+    assert grad_L(last_w0, last_X_c) < 0.01 * grad_L(starts[0], last_X_c)
+    # the first A's run (kept: the first hypergradient reuses it), then per update a fresh
+    # training from the new start and at least one line-search trial; a source that cannot keep
+    # runs trains once more per update to find the next start
+    assert r.n_trainings >= (1 + 7 + 8 if hasattr(spy, "train") else 1 + 8 + 8 + 8)
