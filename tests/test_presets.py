@@ -68,3 +68,20 @@ def test_cli_runs_a_digits_preset_on_request(tmp_path):
 def test_strongest_without_a_preset_is_a_usage_error(capsys):
     assert cli.main(["run", "--strongest", "--fast"]) == 2
     assert "--strongest applies to a preset" in capsys.readouterr().err
+
+
+def test_cnn_preset_follows_the_papers_proof_of_concept_and_poisons_both_models(tmp_path):
+    (softmax, cnn), fractions, seeds = presets.cnn()
+    assert softmax.classes == cnn.classes == (1, 5, 6) and seeds >= 5
+    assert (cnn.model, softmax.model) == ("cnn", "softmax")
+    assert n_points(max(fractions), cnn.n_train) == 10                  # the paper's 10 points
+    with pytest.raises(ValueError, match="runs on mnist"):
+        presets.get("cnn", dataset="digits")
+    settings, fractions, seeds = presets.get("cnn", fast=True)
+    summary = run_experiment(settings, fractions, seeds, tmp_path)
+    attack, flips = _top(summary, "attack_error"), _top(summary, "flip_error")
+    clean = _top(summary, "clean_error")
+    for setting in attack:           # 150 test rows, one split: margins of 3 rows
+        assert attack[setting] > clean[setting] + 0.02, (setting, attack, clean)
+    linear = [s for s in attack if s.startswith("softmax")]
+    assert attack[linear[0]] > flips[linear[0]] + 0.02, (attack, flips)
