@@ -120,7 +120,7 @@ def reverse(run, products_at="start"):
         dv += gd.lr * dw                                       # undo w_{t+1} = w_t + eta v_{t+1}
         dg = -(1.0 - gd.momentum) * dv                         # undo v_{t+1} = gamma v_t
         dv *= gd.momentum                                      #        - (1 - gamma) g_t
-        Hdg, dX_t = model.r_backward(w_t, X, Y, acts, dg, rows)  # undo g_t = grad_w L(w_t; X)
+        Hdg, dX_t = trajectory.products(w_t, acts, dg, rows)   # undo g_t = grad_w L(w_t; X)
         dw += Hdg                                              # dA/dw_t
         dX_c += dX_t                                           # dA/dX_c, summed over steps
     w0_error = float(np.max(np.abs(trajectory.w0 - run.w0)))

@@ -73,6 +73,11 @@ class _Reversal:
         acts = self.model.forward(w, self.X) if acts is None else acts
         return self.model.backward(w, self.X, self.Y, acts)
 
+    def products(self, w, acts, v, rows):
+        """(H_ww v, rows of H_xw v) at a point of ``backward()``: ``Model.r_backward``, the one
+        place a strategy may change (``Paper`` also takes the gradient there)."""
+        return self.model.r_backward(w, self.X, self.Y, acts, v, rows)
+
 
 class Stored(_Reversal):
     """Keep every iterate w_0..w_T and every forward(w_t) from the forward run; exact."""
@@ -146,7 +151,8 @@ class Paper(_Reversal):
     """The paper's reversal: w_t ~= w_{t+1} + eta grad_w L(w_{t+1}), first order, O(1) memory.
 
     The gradient at each reconstructed w_t shares its forward pass with the products taken
-    there, and is then used to step back to w_{t-1}.
+    there, and is then used to step back to w_{t-1}; ``products`` computes it with them
+    (``Model.r_backward_and_grad``: one pass over X for X^T RdZ and X^T dZ in linear models).
     """
 
     name = "paper"
@@ -167,9 +173,17 @@ class Paper(_Reversal):
         for t in reversed(range(self.gd.n_steps)):
             w = self._previous(w, g, t)                        # w_t from w_{t+1}
             point = self._point(t, w)
+            self._at = None
             yield point
-            g = self._grad(w, point[2])                        # g(w_t), sharing that forward pass
+            at, g = self._at or (None, None)                   # g(w_t) from ``products`` at w_t,
+            if at is not w:                                    # else (products taken elsewhere,
+                g = self._grad(w, point[2])                    # products_at="end") its own
         self.w0 = w
+
+    def products(self, w, acts, v, rows):
+        Hv, dX, g = self.model.r_backward_and_grad(w, self.X, self.Y, acts, v, rows)
+        self._at = (w, g)                                      # g(w) for the next step back
+        return Hv, dX
 
     def _previous(self, w_next, g_next, t):
         """Undo w_{t+1} = w_t - eta g(w_t), with g(w_{t+1}) standing in for the unknown g(w_t)."""
