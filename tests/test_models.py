@@ -46,8 +46,7 @@ def test_r_backward_and_grad_equals_r_backward_and_backward(problem):
     model, w, X, y, rng = problem
     v, Y, acts = rng.standard_normal(model.n_params), model.targets(y), model.forward(w, X)
     rows = slice(1, None)
-    kept = {name: acts[name] for name in model.reverse_needs or acts}
-    fused = model.r_backward_and_grad(w, X, Y, kept, v, rows)
+    fused = model.r_backward_and_grad(w, X, Y, acts, v, rows)
     apart = model.r_backward(w, X, Y, acts, v, rows) + (model.backward(w, X, Y, acts),)
     assert len(fused) == 3
     for a, b in zip(fused, apart):
@@ -242,3 +241,14 @@ def test_wide_inputs_take_the_transposed_product_and_agree_with_the_plain_one(na
     plain = [model.grad_w(w, X, y), model.hvp_ww(w, X, y, v), model.hvp_xw(w, X, y, v)]
     for a, b in zip(wide, plain):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus"])
+def test_activation_derivatives_from_the_activation_match_their_textbook_forms(name):
+    # the reverse pass recomputes f'(Z) from A = f(Z); softplus: sigmoid(Z) = -expm1(-A)
+    from bgpoison.models.mlp import ACTIVATIONS
+    Z = np.linspace(-40.0, 40.0, 801)
+    f, df, _ = ACTIVATIONS[name]
+    textbook = {"tanh": 1.0 - np.tanh(Z) ** 2, "sigmoid": _sigmoid(Z) * (1.0 - _sigmoid(Z)),
+                "softplus": _sigmoid(Z)}[name]
+    np.testing.assert_allclose(df(f(Z)), textbook, rtol=1e-12, atol=1e-15)

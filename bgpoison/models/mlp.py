@@ -30,14 +30,16 @@ from .base import Model
 from .softmax import cross_entropy, one_hot
 
 
-# name -> (f(Z), f'(Z) from (Z, A), f''(Z) from (A, D1)), where A = f(Z) and D1 = f'(Z):
-#   tanh:     f' = 1 - A^2        f'' = -2 A f'
-#   sigmoid:  f' = A (1 - A)      f'' = f' (1 - 2A)
-#   softplus: f' = sigmoid(Z)     f'' = f' (1 - f')
+# name -> (f(Z), f'(Z) from A, f''(Z) from (A, D1)), where A = f(Z) and D1 = f'(Z); both
+# derivatives are functions of A, so a reverse pass keeps A1 alone and recomputes D1 from it:
+#   tanh:     f' = 1 - A^2                              f'' = -2 A f'
+#   sigmoid:  f' = A (1 - A)                            f'' = f' (1 - 2A)
+#   softplus: f' = sigmoid(Z) = 1 - e^-A = -expm1(-A)   f'' = f' (1 - f')
+#             (e^A = 1 + e^Z; expm1 keeps it accurate where A is tiny)
 ACTIVATIONS = {
-    "tanh": (np.tanh, lambda Z, A: 1.0 - A * A, lambda A, D1: -2.0 * A * D1),
-    "sigmoid": (sigmoid, lambda Z, A: A * (1.0 - A), lambda A, D1: D1 * (1.0 - 2.0 * A)),
-    "softplus": (softplus, lambda Z, A: sigmoid(Z), lambda A, D1: D1 * (1.0 - D1)),
+    "tanh": (np.tanh, lambda A: 1.0 - A * A, lambda A, D1: -2.0 * A * D1),
+    "sigmoid": (sigmoid, lambda A: A * (1.0 - A), lambda A, D1: D1 * (1.0 - 2.0 * A)),
+    "softplus": (softplus, lambda A: -np.expm1(-A), lambda A, D1: D1 * (1.0 - D1)),
 }
 
 
@@ -52,7 +54,7 @@ class MLP(Model):
     activation: str = "tanh"
     l2: float = 0.0
     penalised = ("W1", "W2")
-    reverse_needs = ("A1", "D1", "P")
+    reverse_needs = ("A1", "P")                                 # D1 = f'(Z1) from A1
 
     def __post_init__(self):
         super().__post_init__()
@@ -92,7 +94,7 @@ class MLP(Model):
         f, df, _ = ACTIVATIONS[self.activation]
         A1 = f(Z1)                                               # (n, H)
         Z2 = A1 @ p["W2"] + p["b2"]                              # (n, K)
-        return {"A1": A1, "D1": df(Z1, A1), "Z2": Z2, "P": softmax(Z2)}
+        return {"A1": A1, "D1": df(A1), "Z2": Z2, "P": softmax(Z2)}
 
     def backward(self, w, X, Y, acts):
         p = self.unpack(w)
@@ -106,8 +108,10 @@ class MLP(Model):
     def r_backward(self, w, X, Y, acts, v, rows):
         n = X.shape[0]
         p, q = self.unpack(w), self.unpack(v)
-        A1, D1, P = acts["A1"], acts["D1"], acts["P"]
-        D2 = ACTIVATIONS[self.activation][2](A1, D1)            # f''(Z1), (n, H)
+        A1, P = acts["A1"], acts["P"]
+        _, df, d2f = ACTIVATIONS[self.activation]
+        D1 = df(A1)                                              # f'(Z1) from A1, (n, H)
+        D2 = d2f(A1, D1)                                         # f''(Z1), (n, H)
         # forward lines again, and their R-derivatives
         RZ1 = x_matmul(X, q["W1"]) + q["b1"]                     # (n, H)
         RA1 = D1 * RZ1                                           # (n, H)
