@@ -102,7 +102,6 @@ def train_forward(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="stor
                "fixed-point": {"tol": tol, "max_iter": max_iter}}.get(reversal, {})
     trajectory = REVERSALS[reversal](model, gd, X, Y, **options)
     w_T = trajectory.forward(w0)
-    guards.check_trained(model, w_T, X, Y, trajectory.start, gd)   # L(w_T) finite, not soaring
     value, dw = objective.value_and_grad(model, w_T)           # dw = dA/dw_T
     return ForwardRun(model, gd, w0, X, Y, n, trajectory, value, w_T, dw)
 
@@ -130,8 +129,7 @@ def reverse(run, products_at="start"):
         dg = -(1.0 - gd.momentum) * dv                         # undo v_{t+1} = gamma v_t
         dv *= gd.momentum                                      #        - (1 - gamma) g_t
         rows, drawn = _poisoning_rows(gd.batch(t, X.shape[0]), run.n)
-        X_t, Y_t = gd.rows(t, X, Y)                            # batch B_t (all rows: full batch)
-        Hdg, dX_t = model.r_backward(w_t, X_t, Y_t, acts, dg, rows)  # undo g_t = grad_w L(w_t; B_t)
+        Hdg, dX_t = trajectory.products(t, w_t, acts, dg, rows)  # undo g_t = grad_w L(w_t; B_t)
         dw += Hdg                                              # dA/dw_t
         dX_c[drawn] += dX_t                                    # dA/dX_c, summed over steps
     w0_error = float(np.max(np.abs(trajectory.w0 - run.w0)))

@@ -12,10 +12,12 @@ Finished cases are stored as they complete; a rerun skips them.
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from math import inf
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -170,17 +172,29 @@ class Case:
 
 
 def load_data(s):
-    """The settings' Dataset (all rows)."""
-    if s.dataset == "digits":
+    """The settings' Dataset (all rows), read once per process for each source: the cases of an
+    experiment share it (its arrays are read-only). A file or folder is read again once it
+    changes (its modification time and size are part of the key)."""
+    stamp = None
+    if s.data_path is not None and os.path.exists(s.data_path):
+        info = os.stat(s.data_path)
+        stamp = (info.st_mtime_ns, info.st_size)
+    return _load_data(s.dataset, s.data_path, stamp, s.classes, s.label_column, s.n_features)
+
+
+@lru_cache(maxsize=4)
+def _load_data(dataset, data_path, stamp, classes, label_column, n_features):
+    if dataset == "digits":
         data = datasets.digits()
-    elif s.dataset == "blobs":
-        data = datasets.blobs(3000, s.n_features, len(s.classes or (0, 1)), rng=12345)
-    elif s.dataset == "mnist":
-        data = datasets.mnist(s.data_path)
+    elif dataset == "blobs":
+        data = datasets.blobs(3000, n_features, len(classes or (0, 1)), rng=12345)
+    elif dataset == "mnist":
+        data = datasets.mnist(data_path)
     else:
-        data = datasets.csv(s.data_path, label_column=s.label_column)
-    if s.classes and s.dataset != "blobs":
-        data = datasets.select_classes(data, s.classes)
+        data = datasets.csv(data_path, label_column=label_column)
+    if classes and dataset != "blobs":
+        data = datasets.select_classes(data, classes)
+    data.X.flags.writeable = data.y.flags.writeable = False    # shared by every case
     return data
 
 

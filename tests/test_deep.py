@@ -260,7 +260,9 @@ def test_deep_r_backward_reads_only_reverse_needs(problem):
     model, w, X, y, rng = problem
     v, Y, acts = rng.standard_normal(model.n_params), model.targets(y), model.forward(w, X)
     kept = {name: acts[name] for name in model.reverse_needs}
-    assert len(kept) == len(acts) - 1                      # everything but Z_L
+    # everything but Z_L and D_l = f'(Z_l), which the R-pass recomputes from A_l
+    assert set(acts) - set(kept) == {f"Z{model.n_layers}"} | {f"D{l}" for l in
+                                                              range(1, model.n_layers)}
     for a, b in zip(model.r_backward(w, X, Y, acts, v, slice(1, None)),
                     model.r_backward(w, X, Y, kept, v, slice(1, None))):
         np.testing.assert_array_equal(a, b)

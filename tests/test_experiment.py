@@ -77,3 +77,22 @@ def test_settings_survive_a_json_round_trip():
     import json
     s = Settings(classes=(1, 7), class_map=((8, 3), (1, 7)), objective="specific")
     assert Settings.from_dict(json.loads(json.dumps(dataclasses.asdict(s)))) == s
+
+
+def test_cases_of_one_data_set_share_its_load_and_a_changed_file_is_read_again(tmp_path):
+    import os
+    import numpy as np
+    a = experiment.load_data(Settings(dataset="blobs", classes=(0, 1), lr=0.1))
+    b = experiment.load_data(Settings(dataset="blobs", classes=(0, 1), lr=0.2))
+    assert a is b                                           # one load for both settings
+    with pytest.raises(ValueError, match="read-only"):
+        a.X[0, 0] = 1.0                                     # no case can change another's data
+    path = tmp_path / "d.csv"
+    path.write_text("0.1,0.2,0\n0.3,0.4,1\n0.5,0.6,0\n")
+    s = Settings(dataset="csv", data_path=str(path))
+    first = experiment.load_data(s)
+    assert experiment.load_data(s) is first
+    path.write_text("0.9,0.8,1\n0.7,0.6,0\n0.5,0.4,1\n0.3,0.2,0\n")
+    os.utime(path, ns=(0, 10 ** 9))                         # a new stamp whatever the clock
+    second = experiment.load_data(s)
+    assert len(second.y) == 4 and np.allclose(second.X[0], [0.9, 0.8])

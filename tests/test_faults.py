@@ -134,3 +134,31 @@ def test_a_trajectory_too_large_for_memory_is_refused_before_allocating():
     with pytest.raises(MemoryError, match=r"would keep 10000000000001 weight vectors .* GiB.*"
                        r"'checkpoint'.*'exact'"):
         bg.back_gradient(model, gd, np.zeros(4), X, y, X[:1], y[:1], bg.ErrorGeneric(X, y))
+
+
+def test_training_checks_the_loss_at_powers_of_two_and_the_last_step_from_its_own_forward(
+        monkeypatch):
+    X, y = _data()
+    model = bg.LogisticRegression(3)
+    checked, forwards = [], []
+    check_loss, forward = guards.check_loss, type(model).forward
+    monkeypatch.setattr(guards, "check_loss",
+                        lambda loss, start, t, gd: checked.append(t) or check_loss(loss, start, t, gd))
+    monkeypatch.setattr(type(model), "forward",
+                        lambda self, w, X: forwards.append(1) or forward(self, w, X))
+    bg.GradientDescent(0.1, 100).run(model, model.init_params(0), X, y)
+    assert checked == [0, 1, 2, 4, 8, 16, 32, 64, 99]
+    assert len(forwards) == 100                    # one per step: L(w_0) shares step 0's
+
+
+def test_divergence_after_the_last_power_of_two_is_caught_at_the_last_step():
+    X, y = _data()
+    model = bg.Adaline(3)
+    H = np.array([model.hvp_ww(np.zeros(4), X, y, e) for e in np.eye(4)])
+    lr = 2.1 / np.linalg.eigvalsh(H).max()      # just past 2 / L: the loss grows ~1.2x a step,
+    gd = bg.GradientDescent(lr, 100)            # past the threshold between steps 64 and 99
+    with pytest.raises(bg.DivergenceError, match=r"diverged at step 99 of 100"):
+        gd.run(model, model.init_params(0), X, y)
+    with pytest.raises(bg.DivergenceError, match=r"diverged at step 99 of 100"):
+        bg.back_gradient(model, gd, model.init_params(0), X, y, X[:1], y[:1],
+                         bg.ErrorGeneric(X, y))

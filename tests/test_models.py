@@ -40,6 +40,40 @@ def test_r_backward_rows_are_rows_of_hvp_xw(problem):
 
 
 @given(problems())
+def test_r_backward_and_grad_equals_r_backward_and_backward(problem):
+    # linear models take X^T RdZ and X^T dZ as one product of 2k columns: the same sums,
+    # possibly added in another order by BLAS, so equal up to a few ulps of the terms
+    model, w, X, y, rng = problem
+    v, Y, acts = rng.standard_normal(model.n_params), model.targets(y), model.forward(w, X)
+    rows = slice(1, None)
+    fused = model.r_backward_and_grad(w, X, Y, acts, v, rows)
+    apart = model.r_backward(w, X, Y, acts, v, rows) + (model.backward(w, X, Y, acts),)
+    assert len(fused) == 3
+    for a, b in zip(fused, apart):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14 * (1 + np.max(np.abs(b))))
+
+
+@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax"])
+def test_r_backward_and_grad_on_wide_data_takes_one_pass_and_equals_the_two(name, monkeypatch):
+    # d >= WIDE: X^T [RdZ, dZ] as one product (the problems above are narrow: two products)
+    rng = np.random.default_rng(3)
+    d = F.WIDE
+    model = {"adaline": bg.Adaline(d, l2=0.1), "logistic": bg.LogisticRegression(d, l2=0.1),
+             "softmax": bg.SoftmaxRegression(d, 4, l2=0.1)}[name]
+    X, y = rng.random((30, d)), rng.integers(0, model.n_classes, 30)
+    w, v, Y = rng.standard_normal(model.n_params), rng.standard_normal(model.n_params), \
+        model.targets(y)
+    acts = model.forward(w, X)
+    apart = model.r_backward(w, X, Y, acts, v, slice(25, None)) + (model.backward(w, X, Y, acts),)
+    passes = []
+    monkeypatch.setattr(F, "t_matmul", lambda A, B: passes.append(B.shape) or (B.T @ A).T)
+    fused = model.r_backward_and_grad(w, X, Y, acts, v, slice(25, None))
+    assert passes == [(30, 2 * model.n_outputs)]                  # one product over X
+    for a, b in zip(fused, apart):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14 * (1 + np.max(np.abs(b))))
+
+
+@given(problems())
 def test_r_backward_reads_only_the_activations_named_in_reverse_needs(problem):
     # a reverse pass keeps only these; r_backward must give the same bits from them alone
     model, w, X, y, rng = problem
@@ -207,3 +241,14 @@ def test_wide_inputs_take_the_transposed_product_and_agree_with_the_plain_one(na
     plain = [model.grad_w(w, X, y), model.hvp_ww(w, X, y, v), model.hvp_xw(w, X, y, v)]
     for a, b in zip(wide, plain):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus"])
+def test_activation_derivatives_from_the_activation_match_their_textbook_forms(name):
+    # the reverse pass recomputes f'(Z) from A = f(Z); softplus: sigmoid(Z) = -expm1(-A)
+    from bgpoison.models.mlp import ACTIVATIONS
+    Z = np.linspace(-40.0, 40.0, 801)
+    f, df, _ = ACTIVATIONS[name]
+    textbook = {"tanh": 1.0 - np.tanh(Z) ** 2, "sigmoid": _sigmoid(Z) * (1.0 - _sigmoid(Z)),
+                "softplus": _sigmoid(Z)}[name]
+    np.testing.assert_allclose(df(f(Z)), textbook, rtol=1e-12, atol=1e-15)

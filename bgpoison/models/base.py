@@ -14,6 +14,10 @@ the reverse pass call the building blocks directly, so a forward pass can be sha
     backward(w, X, Y, acts)             -> grad_w L                                   (p,)
     r_backward(w, X, Y, acts, v, rows)  -> (H_ww v, rows of H_xw v)         (p,), (r, d)
 
+``r_backward_and_grad`` returns both products and grad_w L at one point (the "paper" reversal
+needs all three there); by default it calls ``r_backward`` and ``backward``, and a model may share
+their products (the linear models take X^T RdZ and X^T dZ as one product).
+
 ``reverse_needs`` names the activations that ``r_backward`` reads (None: all of them): what a
 reverse pass that keeps the forward passes of a training run has to keep.
 
@@ -83,6 +87,10 @@ class Model:
     def data_loss(self, acts, Y):
         """Mean per-sample loss from activations, without the penalty (float)."""
         return float(np.mean(self.sample_losses(acts, Y)))
+
+    def r_backward_and_grad(self, w, X, Y, acts, v, rows):
+        """(H_ww v, rows of H_xw v, grad_w L) at w: ``r_backward`` and ``backward`` together."""
+        return self.r_backward(w, X, Y, acts, v, rows) + (self.backward(w, X, Y, acts),)
 
     # ---- public API: checks, then the building blocks ---------------------------------------
     def check(self, w=None, X=None, y=None, v=None):

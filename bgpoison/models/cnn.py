@@ -222,7 +222,7 @@ class CNN(Model):
             Z = Z.reshape(X.shape[0], oh, ow, c)
             A = f(Z)                                           # A_l
             S = pool(A, self.pool)                             # S_l, (n, oh/p, ow/p, C_l)
-            acts[f"A{l}"], acts[f"D{l}"], acts[f"S{l}"] = A, df(Z, A), S
+            acts[f"A{l}"], acts[f"D{l}"], acts[f"S{l}"] = A, df(A), S
         L = self.n_layers
         Z = S.reshape(X.shape[0], -1) @ p[f"W{L}"] + p[f"b{L}"]   # (n, K)
         acts["Z"], acts["P"] = Z, softmax(Z)

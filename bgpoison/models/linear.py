@@ -16,13 +16,17 @@ Along a direction v = (V, c) in weight space (R{.} = d/da .(w + a v) at a = 0):
     RdZ = ell''(Z, Y)[RZ] / n                       (n, k)   ell'' applied to RZ row by row
     H_ww v = (X^T RdZ + l2 V,  sum_i RdZ_i)
     H_xw v = d/dX <grad_w L, v> = RdZ W^T + dZ V^T   (n, d)   one row per sample
+
+``r_backward_and_grad`` adds grad_W L and takes X^T RdZ and X^T dZ as one product of 2k columns,
+X^T [RdZ, dZ] = [X^T RdZ, X^T dZ] for wide X (``t_matmul_pair``: one pass over X instead of two;
+the same sums, possibly in another order, so equal up to round-off: tested).
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from .base import Model
-from .functions import col_sum, t_matmul, x_matmul
+from .functions import col_sum, t_matmul, t_matmul_pair, x_matmul
 
 
 @dataclass(frozen=True)
@@ -51,18 +55,29 @@ class LinearModel(Model):
     def backward(self, w, X, Y, acts):
         W = self.unpack(w)["W"]
         dZ = self.dloss(acts, Y) / X.shape[0]           # (n, k)
-        return self.pack({"W": t_matmul(X, dZ) + self.l2 * W,  # (d, k)
-                          "b": col_sum(dZ)})            # (k,)
+        return self._grad(W, t_matmul(X, dZ), dZ)
 
-    def r_backward(self, w, X, Y, acts, v, rows):
+    def _grad(self, W, XtdZ, dZ):
+        """grad_w L = (X^T dZ + l2 W, sum_i dZ_i) from X^T dZ, (p,)."""
+        return self.pack({"W": XtdZ + self.l2 * W, "b": col_sum(dZ)})   # (d, k), (k,)
+
+    def r_backward(self, w, X, Y, acts, v, rows, grad=False):
         n = X.shape[0]
         W = self.unpack(w)["W"]
         q = self.unpack(v)
         RZ = x_matmul(X, q["W"]) + q["b"]               # (n, k)  forward line Z = XW + b, along v
         RdZ = self.d2loss(acts, RZ) / n                 # (n, k)  backward line dZ = ell'/n, along v
-        Hv = self.pack({"W": t_matmul(X, RdZ) + self.l2 * q["W"], "b": col_sum(RdZ)})
+        if grad:                                        # and grad_w L: dZ = ell'(Z, Y) / n
+            dZ = self.dloss(acts, Y) / n                # (n, k)
+            XtRdZ, XtdZ = t_matmul_pair(X, RdZ, dZ)     # (d, k) each, one pass over a wide X
+        else:
+            XtRdZ = t_matmul(X, RdZ)                    # (d, k)
+        Hv = self.pack({"W": XtRdZ + self.l2 * q["W"], "b": col_sum(RdZ)})
         # d/dX of <grad_w L, v> for the requested rows only (the poisoning rows in a reverse pass)
         acts_r = {key: a[rows] for key, a in acts.items()}
         dZ_r = self.dloss(acts_r, Y[rows]) / n          # (r, k)
         dX_r = RdZ[rows] @ W.T + dZ_r @ q["W"].T        # (r, d)
-        return Hv, dX_r
+        return (Hv, dX_r, self._grad(W, XtdZ, dZ)) if grad else (Hv, dX_r)
+
+    def r_backward_and_grad(self, w, X, Y, acts, v, rows):
+        return self.r_backward(w, X, Y, acts, v, rows, grad=True)

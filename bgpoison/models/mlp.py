@@ -45,14 +45,16 @@ from .base import Model
 from .softmax import cross_entropy, one_hot
 
 
-# name -> (f(Z), f'(Z) from (Z, A), f''(Z) from (A, D1)), where A = f(Z) and D1 = f'(Z):
-#   tanh:     f' = 1 - A^2        f'' = -2 A f'
-#   sigmoid:  f' = A (1 - A)      f'' = f' (1 - 2A)
-#   softplus: f' = sigmoid(Z)     f'' = f' (1 - f')
+# name -> (f(Z), f'(Z) from A, f''(Z) from (A, D1)), where A = f(Z) and D1 = f'(Z); both
+# derivatives are functions of A, so a reverse pass keeps A1 alone and recomputes D1 from it:
+#   tanh:     f' = 1 - A^2                              f'' = -2 A f'
+#   sigmoid:  f' = A (1 - A)                            f'' = f' (1 - 2A)
+#   softplus: f' = sigmoid(Z) = 1 - e^-A = -expm1(-A)   f'' = f' (1 - f')
+#             (e^A = 1 + e^Z; expm1 keeps it accurate where A is tiny)
 ACTIVATIONS = {
-    "tanh": (np.tanh, lambda Z, A: 1.0 - A * A, lambda A, D1: -2.0 * A * D1),
-    "sigmoid": (sigmoid, lambda Z, A: A * (1.0 - A), lambda A, D1: D1 * (1.0 - 2.0 * A)),
-    "softplus": (softplus, lambda Z, A: sigmoid(Z), lambda A, D1: D1 * (1.0 - D1)),
+    "tanh": (np.tanh, lambda A: 1.0 - A * A, lambda A, D1: -2.0 * A * D1),
+    "sigmoid": (sigmoid, lambda A: A * (1.0 - A), lambda A, D1: D1 * (1.0 - 2.0 * A)),
+    "softplus": (softplus, lambda A: -np.expm1(-A), lambda A, D1: D1 * (1.0 - D1)),
 }
 
 
@@ -120,8 +122,9 @@ class MLP(Model):
 
     @property
     def reverse_needs(self):
-        """What ``r_backward`` reads: A_l, D_l of every hidden layer and P (not Z_L)."""
-        return tuple(f"{a}{l}" for l in range(1, self.n_layers) for a in "AD") + ("P",)
+        """What ``r_backward`` reads: A_l of every hidden layer and P (not Z_L; D_l = f'(Z_l)
+        it recomputes from A_l, which halves what a stored trajectory keeps)."""
+        return tuple(f"A{l}" for l in range(1, self.n_layers)) + ("P",)
 
     def init_params(self, rng):
         """Gaussian weights with variance 1/fan_in, zero biases, drawn from ``rng``."""
@@ -150,7 +153,7 @@ class MLP(Model):
         for l in range(1, L):
             Z = x_matmul(A, p[f"W{l}"]) + p[f"b{l}"]             # Z_l, (n, H_l)
             A = f(Z)                                             # A_l, (n, H_l)
-            acts[f"A{l}"], acts[f"D{l}"] = A, df(Z, A)
+            acts[f"A{l}"], acts[f"D{l}"] = A, df(A)             # D_l = f'(Z_l) from A_l
         Z = A @ p[f"W{L}"] + p[f"b{L}"]                          # Z_L, (n, K)
         acts[f"Z{L}"], acts["P"] = Z, softmax(Z)
         return acts
@@ -174,7 +177,8 @@ class MLP(Model):
     def r_backward(self, w, X, Y, acts, v, rows):
         n, L = X.shape[0], self.n_layers
         p, q = self.unpack(w), self.unpack(v)
-        f2 = ACTIVATIONS[self.activation][2]
+        _, df, f2 = ACTIVATIONS[self.activation]
+        D = {l: df(acts[f"A{l}"]) for l in range(1, L)}          # D_l = f'(Z_l) from A_l
         # forward lines again, and their R-derivatives (RA_0 = 0)
         RZ, RA = {}, {0: None}
         for l in range(1, L + 1):
@@ -184,7 +188,7 @@ class MLP(Model):
                 R += RA[l - 1] @ p[f"W{l}"]                      # + RA_{l-1} W_l, (n, H_l)
             RZ[l] = R
             if l < L:
-                RA[l] = acts[f"D{l}"] * R                        # RA_l = D_l * RZ_l
+                RA[l] = D[l] * R                                 # RA_l = D_l * RZ_l
         # backward lines, and their R-derivatives
         Hv = {}
         dZ = (acts["P"] - Y) / n                                 # dZ_L, (n, K)
@@ -196,11 +200,10 @@ class MLP(Model):
                 RgW += RA[l - 1].T @ dZ                          # + RA_{l-1}^T dZ_l
             Hv[f"W{l}"], Hv[f"b{l}"] = RgW, col_sum(RdZ)
             if l > 1:
-                D = acts[f"D{l - 1}"]                            # D_{l-1}, (n, H_{l-1})
                 dA = dZ @ p[f"W{l}"].T                           # dA_{l-1}
                 RdA = RdZ @ p[f"W{l}"].T + dZ @ q[f"W{l}"].T     # RdA_{l-1}
-                DD = f2(acts[f"A{l - 1}"], D)                 # f''(Z_{l-1})
-                RdZ = RdA * D + dA * DD * RZ[l - 1]              # RdZ_{l-1}
-                dZ = dA * D                                      # dZ_{l-1}
+                DD = f2(acts[f"A{l - 1}"], D[l - 1])             # f''(Z_{l-1})
+                RdZ = RdA * D[l - 1] + dA * DD * RZ[l - 1]       # RdZ_{l-1}
+                dZ = dA * D[l - 1]                               # dZ_{l-1}
         dX_r = RdZ[rows] @ p["W1"].T + dZ[rows] @ q["W1"].T      # (r, d): RdZ_1 W1^T + dZ_1 V1^T
         return self.pack(Hv), dX_r
