@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import ListedColormap, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 COLOURS = [f"C{k}" for k in range(10)]        # class k is drawn in colour C<k>
@@ -26,7 +27,7 @@ def _save(fig, path, dpi):
 
 def error_curves(path, curves, *, title=None, xlabel="fraction of poisoning points",
                  ylabel="test error", dpi=120):
-    """One line per label with a band of +-1 standard deviation around the mean.
+    """One line per label (the mean) with a labelled band of +-1 standard deviation around it.
 
     ``curves``: dict label -> dict(fractions=(F,), mean=(F,), std=(F,)), e.g. the mean and
     standard deviation of the test error over several splits at F poisoning fractions.
@@ -43,8 +44,9 @@ def error_curves(path, curves, *, title=None, xlabel="fraction of poisoning poin
         if not x.ndim == 1 or mean.shape != x.shape or std.shape != x.shape:
             raise ValueError(f"curve {label!r}: fractions, mean and std must be 1-D arrays of one "
                              f"length; got shapes {x.shape}, {mean.shape}, {std.shape}")
-        line, = ax.plot(x, mean, marker="o", label=str(label))
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+        line, = ax.plot(x, mean, marker="o", label=f"{label} (mean)")
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0,
+                        label=f"{label} ± 1 std")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -129,6 +131,16 @@ def decision_boundary(path, model, w_before, w_after, X_tr, y_tr, X_c, y_c, *, p
     ax.scatter(X_c[:, 0], X_c[:, 1], c=[COLOURS[k] for k in np.asarray(y_c)], marker="*", s=220,
                edgecolors="k", linewidths=1.2, zorder=3)
     axes[0].set_ylabel("$x_2$")
+    handles = [Line2D([], [], ls="", marker="o", color="0.5", mec="w", label="training point "
+                      "(colour: class)"),
+               Line2D([], [], ls="", marker="*", ms=12, color="0.5", mec="k",
+                      label="poisoning point (colour: its label)"),
+               Line2D([], [], color="k", lw=1, label="decision boundary"),
+               Line2D([], [], color="0.4", lw=0.8, ls="--", label="feasible box Φ")]
+    if paths is not None:
+        handles.insert(2, Line2D([], [], color="k", lw=1, alpha=0.7, marker="o", ms=3,
+                                 markevery=[0], label="path of a point from its start (circle)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi)

@@ -126,9 +126,7 @@ print(f"test error: clean {clean.test_error:.3f}, label flips only (the starting
 path = plots.decision_boundary(
     OUT / "04_decision_boundary.png", model, clean.w, poisoned.w, X_tr, y_tr, result.X_c,
     result.y_c, paths=paths,
-    title="Logistic regression on 2-D blobs. Dots: training points; stars: poisoning points "
-          "(colour: their label),\nlines: their paths from the start (small circle); black line: "
-          "decision boundary; dashed square: feasible box Φ = [0, 1]²",
+    title="Logistic regression on 2-D blobs, feasible box Φ = [0, 1]²",
     panel_titles=(f"clean: test error {clean.test_error:.1%}",
                   f"{N_POINTS} poisoning points: test error {poisoned.test_error:.1%}"))
 show(path)
