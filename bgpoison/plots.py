@@ -8,6 +8,7 @@ Only matplotlib's object API is used (``Figure`` and ``Figure.savefig``): no pyp
 backend or state, so the functions are safe in scripts, tests and servers. This is the only
 module of bgpoison that imports matplotlib. Each function returns the path it wrote.
 """
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,19 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 COLOURS = [f"C{k}" for k in range(10)]        # class k is drawn in colour C<k>
+
+
+def show(path):
+    """Say where a figure was saved (``path``); inside a Jupyter kernel also display it inline.
+
+    The tutorials call it after each saved figure, so a script prints the path and a notebook
+    shows the picture; returns ``path``.
+    """
+    print(f"saved {path}")
+    if "ipykernel" in sys.modules:
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
+    return path
 
 
 def _save(fig, path, dpi):

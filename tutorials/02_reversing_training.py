@@ -35,19 +35,13 @@ from bgpoison import datasets
 from bgpoison.bench import smoothness
 from bgpoison.exact import Exact, buffer_bits_per_step
 from bgpoison.reversal import REVERSALS, ConvergenceError
+from bgpoison.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # notebooks: no __file__
 OUT = Path(os.environ.get("BGPOISON_TUTORIAL_OUT", HERE / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 
-
-def show(path):
-    """Say where a figure was saved; in a Jupyter notebook, also display it inline."""
-    print(f"saved {path}")
-    if "ipykernel" in sys.modules:
-        from IPython.display import Image, display
-        display(Image(filename=str(path)))
 
 # %% [markdown]
 # ## The problem

@@ -42,6 +42,7 @@ import numpy as np
 import bgpoison as bg
 from bgpoison import datasets, plots
 from bgpoison.bench import smoothness
+from bgpoison.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # notebooks: no __file__
@@ -49,13 +50,6 @@ OUT = Path(os.environ.get("BGPOISON_TUTORIAL_OUT", HERE / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 START = time.perf_counter()
 
-
-def show(path):
-    """Say where a figure was saved; in a Jupyter notebook, also display it inline."""
-    print(f"saved {path}")
-    if "ipykernel" in sys.modules:
-        from IPython.display import Image, display
-        display(Image(filename=str(path)))
 
 # %% [markdown]
 # ## Data, model and the clean baseline
