@@ -1,6 +1,6 @@
-"""``python -m bgpoison`` is the ``bgpoison`` command (see ``bgpoison.cli``)."""
+"""``python -m bgpoison`` is the ``bgpoison`` command (see ``bgpoison.experiments.cli``)."""
 import sys
 
-from .cli import main
+from .experiments.cli import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ The linear system is solved by conjugate gradients on ``hvp_ww`` (never forming 
 for small p (H built column by column from p products). Only convex models qualify: the
 condition must define a unique optimum, so the l2 penalty must make H_ww positive definite.
 This costs one optimisation to convergence plus one solve, O(p^3) time and O(p^2) memory for the
-direct solve: the paper's argument for back-gradients, measured in ``bgpoison.bench``.
+direct solve: the paper's argument for back-gradients, measured in ``bgpoison.experiments.bench``.
 """
 from dataclasses import dataclass
 

@@ -4,7 +4,7 @@ import pytest
 
 import bgpoison as bg
 from bgpoison import gradcheck
-from bgpoison.bench import clusters
+from bgpoison.experiments.bench import clusters
 
 
 def _problem(K=2, d=6, seed=0):

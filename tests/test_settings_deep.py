@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import pytest
 
-from bgpoison.experiment import Case, Settings, make_model
+from bgpoison.experiments.experiment import Case, Settings, make_model
 from test_cli import TINY, _rows, bgpoison
 
 

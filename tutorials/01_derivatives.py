@@ -30,7 +30,7 @@ import bgpoison as bg
 from bgpoison import gradcheck
 from bgpoison.models.functions import sigmoid, softplus
 from bgpoison.models.linear import LinearModel
-from bgpoison.plots import show            # prints the path; inline in a notebook
+from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # notebooks: no __file__

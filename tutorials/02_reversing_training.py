@@ -32,10 +32,10 @@ from matplotlib.figure import Figure
 
 import bgpoison as bg
 from bgpoison import datasets
-from bgpoison.bench import smoothness
+from bgpoison.experiments.bench import smoothness
 from bgpoison.exact import Exact, buffer_bits_per_step
 from bgpoison.reversal import REVERSALS, ConvergenceError
-from bgpoison.plots import show            # prints the path; inline in a notebook
+from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # notebooks: no __file__
@@ -49,7 +49,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 # Logistic regression (l2 = 0.01) on 100 training images of the digits 1 and 7 (scikit-learn's
 # bundled 8x8 digits, 64 pixels in [0, 1]). The step size is set relative to the curvature:
 # L_smooth is the largest eigenvalue of the Hessian at w_0, found by power iteration on
-# `hvp_ww` (`bgpoison.bench.smoothness`), and eta = c / L_smooth for c = eta * L_smooth in
+# `hvp_ww` (`bgpoison.experiments.bench.smoothness`), and eta = c / L_smooth for c = eta * L_smooth in
 # {0.1, 0.5, 0.9}. Gradient descent is stable for any c < 2.
 
 # %%

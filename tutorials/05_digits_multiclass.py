@@ -40,9 +40,10 @@ from pathlib import Path
 import numpy as np
 
 import bgpoison as bg
-from bgpoison import datasets, plots
-from bgpoison.bench import smoothness
-from bgpoison.plots import show            # prints the path; inline in a notebook
+from bgpoison import datasets
+from bgpoison.experiments import plots
+from bgpoison.experiments.bench import smoothness
+from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # notebooks: no __file__

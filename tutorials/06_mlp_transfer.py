@@ -37,8 +37,8 @@ from matplotlib.figure import Figure
 
 import bgpoison as bg
 from bgpoison import datasets
-from bgpoison.bench import smoothness
-from bgpoison.plots import show            # prints the path; inline in a notebook
+from bgpoison.experiments.bench import smoothness
+from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # notebooks: no __file__

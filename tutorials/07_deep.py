@@ -25,7 +25,7 @@ import bgpoison as bg
 from bgpoison import datasets, gradcheck
 from bgpoison.models import cnn as cnn_module
 from bgpoison.models import mlp as mlp_module
-from bgpoison.plots import show            # prints the path; inline in a notebook
+from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()   # notebooks: no __file__

@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python results/deep/bench_deep.py [--fast] [--cnn-only] [--repeats N]
 
-Same method and scales as ``bgpoison.bench_speed`` (n = 1000 training rows, m = 20 poisoning
+Same method and scales as ``bgpoison.experiments.bench_speed`` (n = 1000 training rows, m = 20 poisoning
 rows of digits 8x8, T = 200, or of the MNIST sample 28x28, T = 60; lr = 0.1 / L_smooth(w_0)),
 for the MLP with two hidden layers and the CNN (4 filters 5x5 on MNIST, 3x3 on digits, 2x2
 pooling). The floor is the time of the bare matrix products of T training steps (and of T
@@ -16,8 +16,8 @@ import sys
 import numpy as np
 
 import bgpoison as bg
-from bgpoison.bench import smoothness
-from bgpoison.bench_speed import best_time, load, product_time
+from bgpoison.experiments.bench import smoothness
+from bgpoison.experiments.bench_speed import best_time, load, product_time
 
 FAST = "--fast" in sys.argv
 SCALES = {"digits": dict(n=1000, m=20, n_val=500, T=200, hidden=(64, 32), kernel=3),

@@ -2,7 +2,7 @@
 # Run from the repository root: OMP_NUM_THREADS=1 python results/extra-checks/kkt_optimum.py
 import json, numpy as np
 from bgpoison import datasets
-from bgpoison.experiment import Settings, load_data, make_model
+from bgpoison.experiments.experiment import Settings, load_data, make_model
 from bgpoison.implicit import train_to_optimum
 out = {}
 for line in open("results/kkt/results.jsonl"):

@@ -4,7 +4,7 @@
 # and how many of the 200 training steps raised the training loss.
 import json, numpy as np, bgpoison as bg
 from bgpoison import datasets
-from bgpoison.experiment import Settings, load_data, make_model
+from bgpoison.experiments.experiment import Settings, load_data, make_model
 rows = [json.loads(l) for l in open("results/binary/results.jsonl")]
 for seed in range(5):
     r = [x for x in rows if x["label"] == "mlp generic" and x["fraction"] == 0.15 and x["seed"] == seed][0]

@@ -4,7 +4,7 @@
 # Run from the repository root: OMP_NUM_THREADS=1 python results/extra-checks/reversal_hypergradients.py
 import json, numpy as np, bgpoison as bg
 from bgpoison import datasets
-from bgpoison.experiment import Settings, load_data, make_model
+from bgpoison.experiments.experiment import Settings, load_data, make_model
 rows = [json.loads(l) for l in open("results/reversal/results.jsonl")]
 for seed in range(5):
   r = [x for x in rows if x["fraction"] == 0.04 and x["seed"] == seed and x["settings"]["reversal"] == "stored"][0]

@@ -10,10 +10,9 @@ import sys
 import time
 from dataclasses import replace
 
-import numpy as np
 
 import bgpoison as bg
-from bgpoison import experiment, presets
+from bgpoison.experiments import experiment, presets
 
 
 def validation_error(s, fraction, seed):

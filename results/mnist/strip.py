@@ -1,6 +1,6 @@
 """Keep committed results small: drop the poisoning points (X_c, X_c0: m x 784 numbers each)
 from every row of a finished results.jsonl except the one its poisoning-points figure draws
-(the most points, lowest seed; see bgpoison/report.py), and keep there only the 10 points the
+(the most points, lowest seed; see bgpoison/experiments/report.py), and keep there only the 10 points the
 figure shows, rounded to 3 decimals (a grey level needs no more): ``bgpoison plot`` still works.
 
     python results/mnist/strip.py results/mnist/multiclass [...]
@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bgpoison.results import RESULTS, atomic_write, load
+from bgpoison.experiments.results import RESULTS, atomic_write, load
 
 for folder in sys.argv[1:]:
     path = Path(folder) / RESULTS

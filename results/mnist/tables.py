@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bgpoison.results import RESULTS, load
+from bgpoison.experiments.results import RESULTS, load
 
 
 def pm(values):

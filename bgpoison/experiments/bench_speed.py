@@ -1,4 +1,4 @@
-"""Speed against the floor: ``python -m bgpoison.bench --only floor`` (and ``--baseline``).
+"""Speed against the floor: ``python -m bgpoison.experiments.bench --only floor`` (and ``--baseline``).
 
 For softmax regression and the MLP at two scales, on real images,
 
@@ -104,7 +104,7 @@ def peak_bytes(fn):
 
 
 def floor_table(scales=("digits", "mnist"), repeats=3, eta_l=0.1):
-    from bgpoison.bench import smoothness
+    from bgpoison.experiments.bench import smoothness
     rows = []
     for scale in scales:
         cfg = SCALES[scale]

@@ -1,4 +1,4 @@
-"""Benchmark: ``python -m bgpoison.bench``. Prints ratios, never asserts.
+"""Benchmark: ``python -m bgpoison.experiments.bench``. Prints ratios, never asserts.
 
 Hypergradient sources: on one convex problem (softmax, digits scale, training long enough to
 converge) the time of dA/dX_c by back-gradient, by the KKT/implicit gradient (L-BFGS to
@@ -59,7 +59,7 @@ def smoothness(model, w, X, y, rng, iters=50):
 def best_time(fn, repeats):
     """Best of ``repeats`` runs: CPU time with one BLAS thread, else wall clock (see
     ``bench_speed.clock``)."""
-    from bgpoison.bench_speed import clock
+    from bgpoison.experiments.bench_speed import clock
     times = []
     for _ in range(repeats):
         start = clock()
@@ -174,7 +174,7 @@ def exact_table(n=1000, d=64, K=10, m=20, repeats=3, seed=0, gammas=(0.9, 0.98),
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bgpoison.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bgpoison.experiments.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
@@ -193,11 +193,11 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.1f}")
     sizes = dict(n=100, d=8, K=3, hidden=4, T=20, m=3) if args.fast else {}
     if args.only == "floor" or args.only is None and not args.fast:   # --fast: the old smoke
-        from bgpoison.bench_speed import floor_table, print_floor_table  # sections only
+        from bgpoison.experiments.bench_speed import floor_table, print_floor_table  # sections only
         print_floor_table(floor_table(("digits",) if args.fast else ("digits", "mnist"),
                                       repeats=args.repeats), label)
     if args.baseline:
-        from bgpoison.bench_speed import print_attack_step_table
+        from bgpoison.experiments.bench_speed import print_attack_step_table
         print_attack_step_table(args.baseline, args.repeats)
     if args.only in (None, "reverse"):
         print_reverse_table(args, sizes)
@@ -251,7 +251,7 @@ def _pin_blas_threads(threads, argv):
         env = {**os.environ, **{v: wanted for v in BLAS_VARIABLES}}
     args = sys.argv[1:] if argv is None else list(argv)
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "bgpoison.bench", *args], env)
+    os.execve(sys.executable, [sys.executable, "-m", "bgpoison.experiments.bench", *args], env)
 
 
 def _threads_label():
@@ -273,7 +273,7 @@ def _default_threads_floor(argv):
     if "--baseline" in args:                                   # the attack step: once is enough
         i = args.index("--baseline")
         del args[i:i + 2]
-    subprocess.run([sys.executable, "-m", "bgpoison.bench", *args, "--only", "floor",
+    subprocess.run([sys.executable, "-m", "bgpoison.experiments.bench", *args, "--only", "floor",
                     "--threads", "default"], check=True)
 
 

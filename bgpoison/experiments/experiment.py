@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 import bgpoison as bg
-from . import datasets, guards
+from .. import datasets, guards
 from .results import ResultStore, summarise, write_summary
 
 DATASETS = ("digits", "blobs", "mnist", "csv")

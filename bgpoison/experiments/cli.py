@@ -5,7 +5,7 @@ traceback, before any case runs; a setting that cannot train (divergence, a reve
 limit, a trajectory too large for memory) or a lost worker exits with status 1 and one line.
 Results are appended case by case; rerunning the same command skips finished cases, so Ctrl-C,
 SIGTERM or a kill lose nothing that had finished. Worker processes (``--workers``) stop with
-the command; ``--scheduler`` sends the cases to Dask (``bgpoison.cluster``).
+the command; ``--scheduler`` sends the cases to Dask (``bgpoison.experiments.cluster``).
 """
 import argparse
 import contextlib
@@ -21,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import experiment, presets
-from .reversal import ConvergenceError
-from .training import DivergenceError
+from ..reversal import ConvergenceError
+from ..training import DivergenceError
 from .experiment import Settings
 from .results import RESULTS, ResultStore
 
