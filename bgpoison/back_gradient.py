@@ -30,7 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks, guards
-from .reversal import REVERSALS
+from .exact import Exact
+from .reversal import Checkpoint, FixedPoint, Paper, Stored
+
+# the reversal strategies by name (``back_gradient(..., reversal=NAME)``)
+REVERSALS = {cls.name: cls for cls in (Stored, Checkpoint, Paper, FixedPoint, Exact)}
 
 
 @dataclass
@@ -113,7 +117,7 @@ def reverse(run, products_at="start"):
     if run.reversed:
         raise ValueError("this ForwardRun was already reversed: its trajectory is used up")
     run.reversed = True
-    model, gd, X, Y, trajectory = run.model, run.gd, run.X, run.Y, run.trajectory
+    model, gd, X, trajectory = run.model, run.gd, run.X, run.trajectory
     dw = run.dw.copy()                                         # dA/dw_T
     dv = np.zeros_like(dw)                                     # dA/dv_T: A ignores v_T
     dX_c = np.zeros((X.shape[0] - run.n, X.shape[1]))

@@ -15,38 +15,12 @@ Label k of a ``Dataset`` means the class ``classes[k]`` (a digit, or a value of 
 column). Randomness comes only from ``rng``, a ``numpy.random.Generator`` or an int seed, never
 from global state. scikit-learn and scipy are imported only inside the functions that need them.
 """
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from . import _checks
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """Features ``X`` (n, d) float64 and labels ``y`` (n,) int64 in 0..K-1, checked on creation.
-
-    ``classes[k]`` is the original name of label k. ``image_shape`` is (rows, cols) for images,
-    so ``X[i].reshape(image_shape)`` is picture i, and None for other data.
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    classes: tuple
-    name: str
-    image_shape: tuple = None
-
-    def __post_init__(self):
-        X = _checks.as_matrix(self.X, "X")
-        object.__setattr__(self, "X", X)
-        object.__setattr__(self, "classes", tuple(self.classes))
-        object.__setattr__(self, "y", _checks.as_labels(self.y, "y", len(self.classes), len(X)))
-
-    @property
-    def n_classes(self):
-        """K, the number of classes."""
-        return len(self.classes)
+from .files import Dataset, csv, mnist   # Dataset lives with the file readers, below this
 
 
 def _size(value, name, minimum):
@@ -197,7 +171,6 @@ def bounds(X, margin=0.0):
     return X.min(axis=0) - margin, X.max(axis=0) + margin
 
 
-from .files import csv, mnist  # noqa: E402  (re-exported here; files.py needs Dataset)
 
 __all__ = ["Dataset", "Split", "blobs", "digits", "mnist", "csv", "select_classes", "split",
            "bounds"]

@@ -37,7 +37,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .reversal import _Reversal   # reversal.py imports this module at its end to register Exact
+from .reversal import _Reversal
 
 SCALE_BITS = 52
 SCALE = 2.0 ** SCALE_BITS          # grid spacing 2^-52

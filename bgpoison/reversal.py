@@ -269,8 +269,3 @@ class FixedPoint(Paper):
 def _nbytes(acts):
     """Bytes of one forward pass's activations (a dict of arrays)."""
     return sum(a.nbytes for a in acts.values())
-
-
-from .exact import Exact  # noqa: E402  (at the end: exact.py subclasses _Reversal)
-
-REVERSALS = {cls.name: cls for cls in (Stored, Checkpoint, Paper, FixedPoint, Exact)}

@@ -1,6 +1,5 @@
 """Cases on a real Dask LocalCluster (2 worker processes): the same results as a serial run,
 the Python API with ``client.get_executor()``, and a worker killed mid-run."""
-import json
 import os
 import signal
 import subprocess

@@ -11,7 +11,8 @@ import bgpoison as bg
 from bgpoison import ErrorGeneric, GradientDescent, back_gradient, gradcheck
 from bgpoison.exact import (MAX_VALUE, Exact, InformationBuffer, as_fraction,
                             buffer_bits_per_step, divide, multiply, to_fixed, to_float)
-from bgpoison.reversal import REVERSALS, Stored
+from bgpoison.back_gradient import REVERSALS
+from bgpoison.reversal import Stored
 from strategies import make_model, problems
 
 small = settings(max_examples=25, deadline=None)

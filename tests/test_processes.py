@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--n-train", "40", "--n-val", "60", "--n-test", "100", "--steps", "15", "--passes", "3",

@@ -34,7 +34,8 @@ import bgpoison as bg
 from bgpoison import datasets
 from bgpoison.experiments.bench import smoothness
 from bgpoison.exact import Exact, buffer_bits_per_step
-from bgpoison.reversal import REVERSALS, ConvergenceError
+from bgpoison.back_gradient import REVERSALS
+from bgpoison.reversal import ConvergenceError
 from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv

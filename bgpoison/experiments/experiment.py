@@ -23,7 +23,7 @@ import numpy as np
 
 import bgpoison as bg
 from .. import datasets, guards
-from .results import ResultStore, summarise, write_summary
+from .results import ResultStore, summarise
 
 DATASETS = ("digits", "blobs", "mnist", "csv")
 MODELS = ("adaline", "logistic", "softmax", "mlp", "cnn")
@@ -340,8 +340,8 @@ def check_sizes(s, fractions):
     if data.n_classes < 2:
         raise ValueError(f"{data.name} holds a single class ({data.classes[0]}); poisoning "
                          f"needs at least two")
-    for name in (s.model, s.victim or s.model):
-        model = make_model(name, data.X.shape[1], data.n_classes, s, data.image_shape)
+    for name in (s.model, s.victim or s.model):          # ValueError if it does not suit the data
+        make_model(name, data.X.shape[1], data.n_classes, s, data.image_shape)
     _retarget(s, data.n_classes)
     if s.gradient == "back-gradient" and s.reversal == "stored":        # not after hours
         guards.check_memory(s.steps + 1, make_model(s.model, data.X.shape[1], data.n_classes,

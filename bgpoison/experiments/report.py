@@ -37,7 +37,6 @@ def _pm(entry, key):
 
 def draw_figures(folder):
     """Draw every figure the results in ``folder`` support; returns the paths written."""
-    from . import plots
     folder = Path(folder)
     rows = load(folder / RESULTS)
     if not rows:
