@@ -125,4 +125,4 @@ def check_memory(n_vectors, n_params, name):
         raise MemoryError(f"reversal={name!r} would keep {n_vectors} weight vectors of "
                           f"{n_params} parameters, {need / 2**30:.3g} GiB, but only "
                           f"{free / 2**30:.3g} GiB of memory is available; use "
-                          f"reversal='checkpoint' (~2 sqrt(Y) vectors) or 'exact' (momentum)")
+                          f"reversal='checkpoint' (~2 sqrt(T) vectors) or 'exact' (momentum)")
