@@ -278,7 +278,7 @@ def test_a_minibatch_step_without_its_step_number_is_refused():
 
 def test_cli_hidden_accepts_one_width_or_one_per_layer():
     import argparse
-    from bgpoison.experiments.cli import _hidden
+    from bgpoison.experiments.flags import _hidden
     assert _hidden("64") == 64                             # an int: settings ids unchanged
     assert _hidden("64,32") == (64, 32)
     with pytest.raises(argparse.ArgumentTypeError):

@@ -1,12 +1,14 @@
 """The experiment machinery around the algorithms: the ``bgpoison`` command and what it runs.
 
-    cli          the ``bgpoison`` command (``run``, ``plot``), flags and one-line errors
-    experiment   Settings, cases (setting x fraction x seed) and ``run_experiment``
+    cli          the ``bgpoison`` command (``run``, ``plot``): checks, signals, one-line errors
+    flags        its flags and the parsers of their values
+    settings     ``Settings`` and ``Case`` (a setting at one fraction and seed), with stable ids
+    experiment   running cases: data, split, attack, victims; ``run_experiment``
     presets      the paper's experiments, one named preset each
     results      the append-only, locked, resumable results store and its summaries
     report       tables and figures from a results folder
     plots        the figures (matplotlib), and ``show`` for the tutorials
-    cluster      running cases on a Dask cluster
+    cluster      where cases run: here, local worker processes, or a Dask cluster
     bench        ``python -m bgpoison.experiments.bench``: timings as ratios
     bench_speed  the floor of the matrix products, memory, the attack step against a baseline
 

@@ -1,4 +1,5 @@
-"""Run a sweep's cases on a Dask cluster: ``bgpoison run --scheduler ADDRESS`` (or ``local``).
+"""Where a sweep's cases run: here, in a pool of local processes (``--workers N``), or on a Dask
+cluster (``bgpoison run --scheduler ADDRESS``, or ``local``): ``executor_for``.
 
 Cases are independent, so any ``concurrent.futures.Executor`` runs them; Dask's
 ``distributed.Client.get_executor()`` is one. The client process alone writes results, as cases
@@ -7,6 +8,12 @@ on another worker (up to ``distributed.scheduler.allowed-failures`` times).
 """
 import contextlib
 import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
 
 
 @contextlib.contextmanager
@@ -30,3 +37,40 @@ def dask_executor(scheduler, workers=1):
             except (OSError, ValueError, TypeError) as err:
                 raise OSError(f"cannot reach the Dask scheduler at {scheduler!r}: {err}") from err
         yield client.get_executor()
+
+
+@contextlib.contextmanager
+def executor_for(scheduler=None, workers=1):
+    """None (run here), a process pool, or a Dask cluster's executor; stopped on the way out,
+    whatever happens (its worker processes never outlive this one)."""
+    if scheduler:
+        with dask_executor(scheduler, workers) as executor:
+            yield executor
+        return
+    if workers == 1:
+        yield None
+        return
+    executor = ProcessPoolExecutor(workers, initializer=_worker_init,
+                                   initargs=(os.getpid(),))
+    try:
+        yield executor
+    finally:
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)   # no second one meanwhile
+        for process in multiprocessing.active_children():
+            process.terminate()                       # running cases are not waited for
+        executor.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _worker_init(parent):
+    """In each worker: leave Ctrl-C to the parent, die quietly on SIGTERM (the parent's
+    handler is inherited by fork), and exit if the parent goes away (even by SIGKILL, which no
+    handler sees)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
