@@ -69,12 +69,19 @@ def wait_gone(pids, timeout=10):
     return [p for p in pids if alive(p)]
 
 
-def test_sigterm_to_the_parent_stops_the_workers_and_keeps_finished_cases(tmp_path):
-    out = tmp_path / "out"
+def sweep_with_two_workers(out):
+    """A sweep on two worker processes into ``out``, once its first case is stored:
+    (the parent process, the pids of its workers)."""
     proc = start(*SWEEP, "--workers", "2", "--out", str(out))
     wait_for_rows(proc, out, 1)
     workers = children(proc.pid)
     assert len(workers) >= 2
+    return proc, workers
+
+
+def test_sigterm_to_the_parent_stops_the_workers_and_keeps_finished_cases(tmp_path):
+    out = tmp_path / "out"
+    proc, workers = sweep_with_two_workers(out)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM and "rerun the same command" in err
@@ -104,10 +111,7 @@ def test_ctrl_c_to_the_whole_process_group_with_workers_is_one_clean_message(tmp
 
 def test_workers_exit_when_the_parent_is_killed_with_sigkill(tmp_path):
     out = tmp_path / "out"
-    proc = start(*SWEEP, "--workers", "2", "--out", str(out))
-    wait_for_rows(proc, out, 1)
-    workers = children(proc.pid)
-    assert len(workers) >= 2
+    proc, workers = sweep_with_two_workers(out)
     proc.kill()
     proc.communicate(timeout=30)
     assert wait_gone(workers) == []                    # they watch their parent
@@ -115,9 +119,8 @@ def test_workers_exit_when_the_parent_is_killed_with_sigkill(tmp_path):
 
 def test_a_worker_killed_mid_run_is_one_line_and_the_rerun_resumes(tmp_path):
     out = tmp_path / "out"
-    proc = start(*SWEEP, "--workers", "2", "--out", str(out))
-    wait_for_rows(proc, out, 1)
-    os.kill(children(proc.pid)[0], signal.SIGKILL)
+    proc, workers = sweep_with_two_workers(out)
+    os.kill(workers[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert err.strip().count("\n") == 0 and "Traceback" not in err
