@@ -25,6 +25,7 @@ only in how w_t is recovered.
 ``value`` is A(w_T)) can be kept and reversed later. The attack uses this: the line-search trial
 it accepts has trained on exactly the points of its next hypergradient (``BackGradient.train``).
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,10 +42,10 @@ REVERSALS = {cls.name: cls for cls in (Stored, Checkpoint, Paper, FixedPoint, Ex
 class BackGradientResult:
     """What one reverse pass returns.
 
-    grad          dA/dX_c, shape of X_c (all poisoning rows at once)
+    dX_c          dA/dX_c, shape of X_c (all poisoning rows at once)
     value         A(w_T)
     w_T           the trained weights, (n_params,)
-    grad_w0       dA/dw_0, (n_params,)
+    dw0           dA/dw_0, (n_params,)
     w0_error      max |reconstructed w_0 - true w_0| (0 for the exact strategies)
     vectors_held  parameter vectors of the trajectory kept in memory at the peak
     iterations    fixed-point iterations in all (0 for the other strategies)
@@ -52,15 +53,27 @@ class BackGradientResult:
     bytes_held    peak bytes of the trajectory kept: vectors, plus activations where kept
     """
 
-    grad: np.ndarray
+    dX_c: np.ndarray
     value: float
     w_T: np.ndarray
-    grad_w0: np.ndarray
+    dw0: np.ndarray
     w0_error: float
     vectors_held: int
     iterations: int = 0
     buffer_bits: int = 0
     bytes_held: int = 0
+
+    @property
+    def grad(self):
+        """Deprecated name of ``dX_c`` (removed in the next release)."""
+        warnings.warn("BackGradientResult.grad is now .dX_c", DeprecationWarning, stacklevel=2)
+        return self.dX_c
+
+    @property
+    def grad_w0(self):
+        """Deprecated name of ``dw0`` (removed in the next release)."""
+        warnings.warn("BackGradientResult.grad_w0 is now .dw0", DeprecationWarning, stacklevel=2)
+        return self.dw0
 
 
 @dataclass
@@ -141,7 +154,7 @@ def reverse(run, products_at="start"):
         guards.check_reconstruction(w0_error, run.w0, run.w_T, gd.lr)
     guards.check_hypergradient(run.value, dX_c)                # never a NaN or inf gradient
     return BackGradientResult(
-        grad=dX_c, value=run.value, w_T=run.w_T, grad_w0=dw,
+        dX_c=dX_c, value=run.value, w_T=run.w_T, dw0=dw,
         w0_error=w0_error,
         vectors_held=trajectory.vectors_held, iterations=getattr(trajectory, "iterations", 0),
         buffer_bits=int(np.max(getattr(trajectory, "buffer_bits", 0), initial=0)),
@@ -196,7 +209,7 @@ class BackGradient:
         elif not run.trained_on(model, gd, w0, X_tr, y_tr, X_c, y_c):
             raise ValueError("run was trained on other data, points, weights or settings")
         r = reverse(run, dict(self.options).get("products_at", "start"))
-        return r.value, r.grad
+        return r.value, r.dX_c
 
 
 def _poisoning_rows(batch, n):

@@ -36,7 +36,7 @@ def test_hypergradient_matches_finite_differences_of_training(reversal, problem)
     result = bg.back_gradient(model, gd, w0, *train, X_c, y_c, objective, reversal=reversal)
     A = attacker_value(model, gd, w0, train, y_c, objective)
     assert result.value == pytest.approx(A(X_c), rel=1e-12)
-    gradcheck.check_gradient(A, lambda _: result.grad, X_c, rng=rng, name=reversal, arg="X_c")
+    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=rng, name=reversal, arg="X_c")
 
 
 @given(poisoning_problems(n_steps=(2, 5)))
@@ -44,7 +44,7 @@ def test_gradient_with_respect_to_w0_matches_finite_differences(problem):
     model, gd, w0, train, (X_c, y_c), objective, rng = problem
     result = bg.back_gradient(model, gd, w0, *train, X_c, y_c, objective)
     A = lambda w: attacker_value(model, gd, w, train, y_c, objective)(X_c)
-    gradcheck.check_gradient(A, lambda _: result.grad_w0, w0, rng=rng, name="grad_w0", arg="w0")
+    gradcheck.check_gradient(A, lambda _: result.dw0, w0, rng=rng, name="grad_w0", arg="w0")
 
 
 @pytest.mark.parametrize("name", ["adaline", "logistic", "softmax", "mlp"])
@@ -62,10 +62,10 @@ def test_exact_strategies_agree_and_match_finite_differences_with_momentum(name,
         runs.append(bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective,
                                      reversal="checkpoint", checkpoint_every=every))
     for run in runs[1:]:
-        assert _rel(run.grad, runs[0].grad) < 1e-10        # same arithmetic, other order
+        assert _rel(run.dX_c, runs[0].dX_c) < 1e-10        # same arithmetic, other order
         assert run.w0_error == 0.0
     A = attacker_value(model, gd, w0, (X_tr, y_tr), y_c, objective)
-    gradcheck.check_gradient(A, lambda _: runs[0].grad, X_c, rng=rng, name=name)
+    gradcheck.check_gradient(A, lambda _: runs[0].dX_c, X_c, rng=rng, name=name)
 
 
 def _digits_like(rng, n=60, d=8, K=3):
@@ -88,7 +88,7 @@ def test_fixed_point_is_within_1e6_of_exact_when_lr_times_L_is_small():
     model, gd, w0, train, poison, objective = _setup(0.1, 60)
     exact = bg.back_gradient(model, gd, w0, *train, *poison, objective)
     fixed = bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal="fixed-point")
-    assert _rel(fixed.grad, exact.grad) < 1e-6
+    assert _rel(fixed.dX_c, exact.dX_c) < 1e-6
     assert fixed.w0_error < 1e-9
     assert fixed.iterations >= gd.n_steps                 # at least one iteration per step
     assert fixed.vectors_held == 2 and exact.vectors_held == gd.n_steps + 1
@@ -103,7 +103,7 @@ def test_paper_reversal_error_is_measured_and_shrinks_with_the_learning_rate():
         model, gd, w0, train, poison, objective = _setup(lr, T)
         exact = bg.back_gradient(model, gd, w0, *train, *poison, objective)
         paper = bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal="paper")
-        errors.append(_rel(paper.grad, exact.grad))
+        errors.append(_rel(paper.dX_c, exact.dX_c))
         drifts.append(paper.w0_error)
         assert paper.vectors_held == 1
     assert errors[0] > 1e-4                              # measurably wrong at the largest lr
@@ -124,7 +124,7 @@ def test_products_at_the_start_of_each_step_beat_the_papers_printed_order(revers
     for where in ("start", "end"):
         r = bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal=reversal,
                              products_at=where)
-        err[where] = abs(np.sum(r.grad * u) - fd) / abs(fd)
+        err[where] = abs(np.sum(r.dX_c * u) - fd) / abs(fd)
     assert err["end"] > factor * err["start"]
     assert err["end"] > 1e-3                             # measurably wrong, not round-off
 
@@ -176,8 +176,8 @@ def test_train_forward_then_reverse_is_back_gradient_and_a_run_is_reversed_once(
     run = train_forward(model, gd, w0, *train, *poison, objective)
     assert run.value == whole.value                       # the same run, bit for bit
     halves = reverse(run)
-    np.testing.assert_array_equal(halves.grad, whole.grad)
-    np.testing.assert_array_equal(halves.grad_w0, whole.grad_w0)
+    np.testing.assert_array_equal(halves.dX_c, whole.dX_c)
+    np.testing.assert_array_equal(halves.dw0, whole.dw0)
     with pytest.raises(ValueError, match="already reversed"):
         reverse(run)
 

@@ -173,7 +173,7 @@ def test_minibatch_hypergradient_matches_finite_differences_of_the_stochastic_ru
                               checkpoint_every=2)
     A = attacker_value(model, gd, w0, train, y_c, objective)     # the same seeds, every run
     assert result.value == pytest.approx(A(X_c), rel=1e-12)
-    gradcheck.check_gradient(A, lambda _: result.grad, X_c, rng=rng, name=reversal, arg="X_c")
+    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=rng, name=reversal, arg="X_c")
 
 
 def test_minibatch_poisoning_rows_not_drawn_get_no_gradient():
@@ -187,8 +187,8 @@ def test_minibatch_poisoning_rows_not_drawn_get_no_gradient():
     never = [j for j in range(3) if 20 + j not in drawn]
     assert never                                           # seed 0 leaves some poisoning row out
     r = bg.back_gradient(model, gd, np.zeros(model.n_params), X_tr, y_tr, X_c, y_c, objective)
-    assert np.all(r.grad[never] == 0.0)
-    assert np.all(np.any(r.grad[[j for j in range(3) if j not in never]] != 0.0, axis=1))
+    assert np.all(r.dX_c[never] == 0.0)
+    assert np.all(np.any(r.dX_c[[j for j in range(3) if j not in never]] != 0.0, axis=1))
 
 
 def test_paper_reversal_with_minibatches_uses_each_steps_batch():
@@ -208,8 +208,8 @@ def test_paper_reversal_with_minibatches_uses_each_steps_batch():
         w0 = 0.1 * rng.standard_normal(model.n_params)
         runs = {rev: bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective,
                                       reversal=rev) for rev in ("stored", "paper")}
-        errors.append(np.max(np.abs(runs["paper"].grad - runs["stored"].grad))
-                      / np.max(np.abs(runs["stored"].grad)))
+        errors.append(np.max(np.abs(runs["paper"].dX_c - runs["stored"].dX_c))
+                      / np.max(np.abs(runs["stored"].dX_c)))
         drifts.append(runs["paper"].w0_error)
     assert errors[0] > 1e-2                                # measurably first order
     assert errors[1] < errors[0] / 1.5 and errors[2] < errors[1] / 1.5
@@ -241,7 +241,7 @@ def test_exact_reversal_with_minibatches_restores_every_bit_and_matches_differen
     result = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="exact")
     assert result.w0_error == 0.0
     # eps = 1e-4 as in test_exact: the fixed-point run's rounding noise (~1e-13) over 2 eps
-    gradcheck.check_gradient(A, lambda _: result.grad, X_c, rng=rng, eps=1e-4, arg="X_c",
+    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=rng, eps=1e-4, arg="X_c",
                              name="exact back-gradient, mini-batches")
 
 

@@ -121,7 +121,7 @@ def test_exact_hypergradient_matches_finite_differences_of_exact_training(gamma)
     # moves v by up to n grid units (2^-52), so A carries noise of ~1e-13 (gamma = 0.9) to
     # ~1e-12 (0.98) that central differences divide by 2 eps. eps = 1e-6 would show it as up to
     # 5e-5 relative error; eps = 1e-4 shrinks it to ~1e-8, with truncation error O(eps^2) ~ 1e-8.
-    gradcheck.check_gradient(A, lambda _: result.grad, X_c, rng=np.random.default_rng(2),
+    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=np.random.default_rng(2),
                              eps=1e-4, name="exact back-gradient", arg="X_c")
 
 
@@ -145,12 +145,12 @@ def test_exact_matches_stored_on_the_same_trajectory(monkeypatch):
     exact = back_gradient(*problem, reversal="exact")
     stored = back_gradient(*problem, reversal="stored-exact")
     # same w_t, same products, same order of floating-point operations: identical bits
-    np.testing.assert_array_equal(exact.grad, stored.grad)
-    np.testing.assert_array_equal(exact.grad_w0, stored.grad_w0)
+    np.testing.assert_array_equal(exact.dX_c, stored.dX_c)
+    np.testing.assert_array_equal(exact.dw0, stored.dw0)
     assert (exact.vectors_held, stored.vectors_held) == (3, problem[1].n_steps + 1)
     # against float training the grid moves the answer by about T n 2^-52 relative
     plain = back_gradient(*problem, reversal="stored")
-    np.testing.assert_allclose(exact.grad, plain.grad, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(exact.dX_c, plain.dX_c, rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("gamma", [0.9, 0.98])

@@ -85,8 +85,8 @@ dX_c_by_hand = -lr * model.hvp_xw(w0, X, y, dw1)[n:]         # (5, 64): poisonin
 dw0_by_hand = dw1 - lr * model.hvp_ww(w0, X, y, dw1)         # (65,)
 ### END SOLUTION
 r1 = bg.back_gradient(model, one_step, w0, X_tr, y_tr, X_c, y_c, objective)
-print(f"T = 1: max |by hand - library| for dA/dX_c {np.max(np.abs(dX_c_by_hand - r1.grad)):.1e}, "
-      f"for dA/dw_0 {np.max(np.abs(dw0_by_hand - r1.grad_w0)):.1e}")
+print(f"T = 1: max |by hand - library| for dA/dX_c {np.max(np.abs(dX_c_by_hand - r1.dX_c)):.1e}, "
+      f"for dA/dw_0 {np.max(np.abs(dw0_by_hand - r1.dw0)):.1e}")
 
 ### BEGIN HINT
 # %% [markdown]
@@ -122,7 +122,7 @@ def attacker_objective(X_c_):
 
 
 r = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
-worst = gradcheck.check_gradient(attacker_objective, lambda _: r.grad, X_c, rng=rng,
+worst = gradcheck.check_gradient(attacker_objective, lambda _: r.dX_c, X_c, rng=rng,
                                  name="back_gradient", arg="X_c")
 print(f"T = {T_check}: back-gradient passes the check, worst error {worst:.2g} of its tolerance")
 
@@ -131,7 +131,7 @@ u /= np.linalg.norm(u)
 fd = (attacker_objective(X_c + 1e-6 * u) - attacker_objective(X_c - 1e-6 * u)) / 2e-6
 late = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, products_at="end")
 for name, result in (("products at w_t (start)", r), ("products at w_t+1 (end)", late)):
-    claimed = np.sum(result.grad * u)
+    claimed = np.sum(result.dX_c * u)
     print(f"  {name}: <dA/dX_c, u> = {claimed:.10f}, finite difference {fd:.10f}, "
           f"relative error {abs(claimed - fd) / abs(fd):.1e}")
 
@@ -167,7 +167,7 @@ for c in (0.1, 0.5, 0.9):
         except bg.ConvergenceError as err:
             print(f"{c:6.1f} {reversal:12} ConvergenceError: {str(err)[:60]}...")
             continue
-        error = abs(np.sum(result.grad * u) - fd_c) / abs(fd_c)
+        error = abs(np.sum(result.dX_c * u) - fd_c) / abs(fd_c)
         print(f"{c:6.1f} {reversal:12} {error:15.1e} {result.w0_error:9.1e}")
 
 # %% [markdown]
@@ -201,8 +201,8 @@ rows = []
 for T in horizons:
     result = bg.back_gradient(model, bg.GradientDescent(lr=lr, n_steps=T), w0, X_tr, y_tr,
                               X_c, y_c, objective)
-    rows.append((T, cosine(result.grad, kkt_grad),
-                 np.linalg.norm(result.grad - kkt_grad) / np.linalg.norm(kkt_grad),
+    rows.append((T, cosine(result.dX_c, kkt_grad),
+                 np.linalg.norm(result.dX_c - kkt_grad) / np.linalg.norm(kkt_grad),
                  np.max(np.abs(result.w_T - w_star))))
 print(f"{'T':>5} {'cosine(back, KKT)':>18} {'relative difference':>20} {'max |w_T - w*|':>15}")
 for T, cos, diff, dist in rows:

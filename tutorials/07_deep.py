@@ -197,7 +197,7 @@ for reversal in ("stored", "checkpoint"):
     def A(X_c_):
         w_T = sgd.run(small, w0, np.vstack([X_tr, X_c_]), np.concatenate([y_tr, y_c]))
         return objective.value_and_grad(small, w_T)[0]           # A(w_T)
-    worst = gradcheck.check_gradient(A, lambda _: r.grad, X_c, rng=np.random.default_rng(2),
+    worst = gradcheck.check_gradient(A, lambda _: r.dX_c, X_c, rng=np.random.default_rng(2),
                                      n_directions=3, name=reversal, arg="X_c")
     print(f"{reversal:10s} back-gradient of 10 mini-batch steps vs differences: {worst:.3f}")
 

@@ -29,8 +29,8 @@ for seed in range(5):
     for rev in ("paper", "fixed-point"):
       try:
         g = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c0, obj, rev)
-        cos = np.sum(g.grad * ref.grad) / np.linalg.norm(g.grad) / np.linalg.norm(ref.grad)
-        rel = np.linalg.norm(g.grad - ref.grad) / np.linalg.norm(ref.grad)
+        cos = np.sum(g.dX_c * ref.dX_c) / np.linalg.norm(g.dX_c) / np.linalg.norm(ref.dX_c)
+        rel = np.linalg.norm(g.dX_c - ref.dX_c) / np.linalg.norm(ref.dX_c)
         out.append(f"{rev}: w0 err {g.w0_error:.2e} rel err {rel:.2e} cos {cos:.4f} it {g.iterations}")
       except Exception as e:
         out.append(f"{rev}: {type(e).__name__}")
