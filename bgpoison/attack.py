@@ -1,36 +1,41 @@
 """Algorithm "attack": gradient ascent on the poisoning points, projected onto the feasible box.
 
+    run = train(X_c)                               A(X_c) by one training run, kept
     repeat passes until A improves by less than ``tol`` in a pass (or a budget runs out):
         for each group of rows (one point: "sequential", the paper; all: "joint"):
-            g   = dA/dX_c[rows]                    one hypergradient (back-gradient or KKT)
+            g   = dA/dX_c[rows]                    the kept run's reverse pass (one hypergradient)
             d   = g / ||g||  row by row            unit-normalised ascent direction
-            X_c[rows] <- Proj_[lb, ub](X_c[rows] + s d), with s = step, step/2, ... until A rises
+            for s = step, step/2, ...:             backtracking line search
+                trial = train(Proj_[lb, ub](X_c[rows] + s d))
+                if trial's A > run's A: X_c, run = trial's points, trial; stop searching
 
-Labels stay fixed. The line search accepts a move only if A increases, so the recorded
-history is increasing (with ``warm_start``: increasing within each update, see below).
+Labels stay fixed. The line search accepts a move only if A increases, so the recorded history
+is increasing (with ``warm_start``: increasing within each update, see below), and the accepted
+trial's training run is the one the next hypergradient reverses.
 
 Warm start (``warm_start=True``, off by default): every training run of an update starts from
 w_0^(k), and after an accepted move the attack continues training from there on the new points,
-w_0^(k+1) = w_T(X_c^(k+1); w_0^(k)). After a few updates w_0 is close to the optimum of the
-poisoned training, so the T reversed steps give dA/dX_c at (nearly) converged training: the
-implicit gradient -H_xw^T H_ww^-1 grad_w A with H_ww^-1 replaced by the truncated Neumann series
-eta sum_{t<T} (I - eta H_ww)^t. It keeps T and eta, costs no extra training (the accepted
-trial's kept run ends at w_0^(k+1); a source without ``train`` pays one run per update, and the
-next hypergradient trains afresh from w_0^(k+1)), and also works for the non-convex MLP. It models a victim trained to convergence (e.g. longer
-than T steps), not one trained T steps from scratch.
+w_0^(k+1) = w_T(X_c^(k+1); w_0^(k)), with one training run from w_0^(k+1) for the next
+hypergradient. After a few updates w_0 is close to the optimum of the poisoned training, so the
+T reversed steps give dA/dX_c at (nearly) converged training: the implicit gradient
+-H_xw H_ww^-1 grad_w A with H_ww^-1 replaced by the truncated Neumann series
+eta sum_{t<T} (I - eta H_ww)^t. It keeps T and eta and also works for the non-convex MLP. It
+models a victim trained to convergence (e.g. longer than T steps), not one trained T steps from
+scratch.
 
-The gradient source is any object with ``value`` and ``value_and_grad`` (``BackGradient``,
-``KKTGradient``): the loop is the same for both.
+The gradient source is any object with ``train(model, gd, w0, X_tr, y_tr, X_c, y_c,
+objective) -> run`` (``run.value`` is A; ``run.w_T`` the trained weights, for warm starts) and
+``gradient(run) -> dA/dX_c``: ``BackGradient`` and ``KKTGradient`` (the loop is the same for
+both).
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _checks, guards
+from . import checks
 from .back_gradient import BackGradient
+from .checks import ConvergenceError, DivergenceError
 from .objectives import ErrorSpecific
-from .reversal import ConvergenceError
-from .training import DivergenceError
 
 
 def flip_labels(X_tr, y_tr, n_points, n_classes, rng, label_map=None, return_index=False):
@@ -101,7 +106,7 @@ class PoisoningAttack:
         if update not in ("sequential", "joint"):
             raise ValueError(f"update must be 'sequential' or 'joint'; got {update!r}")
         self.model, self.gd, self.objective = model, gd, objective
-        self.n_points = _checks.positive_int(n_points, "n_points")
+        self.n_points = checks.positive_int(n_points, "n_points")
         self.lb, self.ub = _bounds(lb, ub, model.n_features)
         if not float(step) > 0:
             raise ValueError(f"step must be > 0; got {step!r}")
@@ -109,11 +114,11 @@ class PoisoningAttack:
         self.gradient = gradient if gradient is not None else BackGradient(reversal)
         if hasattr(self.gradient, "check"):
             self.gradient.check(model)
-        self.backtracks = _checks.positive_int(backtracks + 1, "backtracks + 1") - 1
-        self.max_passes = _checks.positive_int(max_passes, "max_passes")
-        self.tol = _checks.nonnegative(tol, "tol")
+        self.backtracks = checks.positive_int(backtracks + 1, "backtracks + 1") - 1
+        self.max_passes = checks.positive_int(max_passes, "max_passes")
+        self.tol = checks.nonnegative(tol, "tol")
         self.max_hypergradients = None if max_hypergradients is None else \
-            _checks.positive_int(max_hypergradients, "max_hypergradients")
+            checks.positive_int(max_hypergradients, "max_hypergradients")
         if grid is not None and not float(grid) > 0:
             raise ValueError(f"grid must be a number > 0 or None; got {grid!r}")
         self.grid = grid
@@ -123,7 +128,8 @@ class PoisoningAttack:
         self.warm_start = bool(warm_start)
 
     def project(self, X):
-        """Clip to the box [lb, ub], then round to the grid if one is set."""
+        """Proj onto the feasible set: clip to the box [lb, ub], then round to the grid if one
+        is set."""
         X = np.clip(X, self.lb, self.ub)
         if self.grid is not None:
             X = np.clip(self.lb + np.round((X - self.lb) / self.grid) * self.grid,
@@ -134,9 +140,9 @@ class PoisoningAttack:
         """Run the attack on the training set; ``rng`` (Generator or seed) drives every random
         choice (initial points, initial weights). Give ``X_c, y_c`` to start from your own."""
         model = self.model
-        rng = _checks.generator(rng)
-        X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
-        y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
+        rng = checks.generator(rng)
+        X_tr = checks.as_matrix(X_tr, "X_tr", model.n_features)
+        y_tr = checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
         source = None
         if X_c is None:
             if self.n_points > len(y_tr):
@@ -144,86 +150,67 @@ class PoisoningAttack:
                                  f"got {self.n_points}")
             X_c, y_c, source = flip_labels(X_tr, y_tr, self.n_points, model.n_classes, rng,
                                            self.label_map, return_index=True)
-        X_c = self.project(_checks.as_matrix(X_c, "X_c", model.n_features))
-        y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
+        X_c = self.project(checks.as_matrix(X_c, "X_c", model.n_features))
+        y_c = checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
         w0 = model.init_params(rng) if w0 is None else w0
-        args = (model, self.gd, w0, X_tr, y_tr)
-        result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source, n_trainings=1)
-        value, kept = self._value(args, X_c, y_c)
-        guards.check_value(value)                    # an attack records only finite values
-        result.history.append(value)
+        result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source)
+        run = self._train(result, X_tr, y_tr, w0, X_c)     # the run of the current points
+        result.history.append(checks.check_value(run.value))   # only finite values recorded
         groups = [slice(None)] if self.update == "joint" else [[j] for j in range(len(y_c))]
         for _ in range(self.max_passes):
-            gain = 0.0                               # what this pass's moves added to A
+            gain = 0.0                                   # what this pass's moves added to A
             for rows in groups:
                 if self.max_hypergradients is not None and \
                         result.n_hypergradients >= self.max_hypergradients:
                     return result
                 try:
-                    current, grad = self.gradient.value_and_grad(*args, result.X_c, y_c,
-                                                                 self.objective, **kept)
+                    dX_c = self.gradient.gradient(run)   # dA/dX_c by reversing ``run``
                 except (ConvergenceError, DivergenceError) as err:   # keep the points so far
                     result.stopped = f"hypergradient {result.n_hypergradients + 1} failed: {err}"
                     return result
                 result.n_hypergradients += 1
-                result.n_trainings += not kept             # a kept run needs no new training
-                if self.warm_start:                  # A from this update's start w_0^(k)
-                    value = current
-                moved = self._line_search(args, result, rows, grad[rows], value)
-                kept = {}
-                if moved is not None:
-                    (new, kept), old = moved, value
-                    gain, value = gain + new - old, new
-                    if self.warm_start:              # w_0^(k+1) = w_T(X_c^(k+1); w_0^(k))
-                        args = args[:2] + (self._warm_start(args, result, kept),) + args[3:]
-                        kept = {}                    # the next run starts from w_0^(k+1)
-                    result.history.append(value)
-                    if self.callback is not None:
-                        self.callback(result)
+                moved = self._line_search(result, X_tr, y_tr, w0, run, rows, dX_c[rows])
+                if moved is None:                        # no move: the next hypergradient
+                    run = self._train(result, X_tr, y_tr, w0, result.X_c)   # needs a new run
+                    continue
+                trial, result.X_c = moved
+                gain += trial.value - run.value
+                run = trial
+                result.history.append(trial.value)
+                if self.warm_start:                      # w_0^(k+1) = w_T(X_c^(k+1); w_0^(k))
+                    w0 = trial.w_T
+                    run = self._train(result, X_tr, y_tr, w0, result.X_c)
+                if self.callback is not None:
+                    self.callback(result)
             if gain < self.tol:
                 break
         return result
 
-    def _warm_start(self, args, result, kept):
-        """w_T of training on D_tr and the current points from the start in ``args``: the
-        accepted line-search trial's kept run if there is one, else one more training run."""
-        if "run" in kept:
-            return kept["run"].w_T
-        model, gd, w0, X_tr, y_tr = args
+    def _train(self, result, X_tr, y_tr, w0, X_c):
+        """One training run on D_tr and the points X_c (``gradient.train``), counted."""
         result.n_trainings += 1
-        return gd.run(model, w0, np.vstack([X_tr, result.X_c]),
-                      np.concatenate([y_tr, result.y_c]))
+        return self.gradient.train(self.model, self.gd, w0, X_tr, y_tr, X_c, result.y_c,
+                                   self.objective)
 
-    def _line_search(self, args, result, rows, grad, value):
-        """Try s = step, step/2, ...; keep the first move that raises A. Returns the new A and
-        the kept training run (see ``_value``), or None."""
-        norms = np.linalg.norm(grad, axis=1, keepdims=True)
-        direction = np.divide(grad, norms, out=np.zeros_like(grad), where=norms > 0)
+    def _line_search(self, result, X_tr, y_tr, w0, run, rows, dX_rows):
+        """Try s = step, step/2, ...; (its run, the moved points) for the first move that
+        raises A above ``run.value``, or None."""
+        norms = np.linalg.norm(dX_rows, axis=1, keepdims=True)
+        direction = np.divide(dX_rows, norms, out=np.zeros_like(dX_rows), where=norms > 0)
         s = self.step
         for _ in range(self.backtracks + 1):
-            trial = result.X_c.copy()
-            trial[rows] = self.project(result.X_c[rows] + s * direction)
+            X_c = result.X_c.copy()
+            X_c[rows] = self.project(result.X_c[rows] + s * direction)
             s /= 2
-            if np.array_equal(trial, result.X_c):
+            if np.array_equal(X_c, result.X_c):
                 continue
             try:
-                new, kept = self._value(args, trial, result.y_c)
-            except DivergenceError:                  # training diverged there: a rejected step
-                new = -np.inf
-            result.n_trainings += 1
-            if new > value and np.isfinite(new):     # never record a non-finite A
-                result.X_c = trial
-                return new, kept
+                trial = self._train(result, X_tr, y_tr, w0, X_c)
+            except DivergenceError:                      # training diverged there: rejected
+                continue
+            if trial.value > run.value and np.isfinite(trial.value):   # never a non-finite A
+                return trial, X_c
         return None
-
-    def _value(self, args, X_c, y_c):
-        """A at X_c by one training run, and {"run": that run} when the gradient source can
-        keep it (``BackGradient.train``): the next hypergradient at X_c then runs only its
-        reverse pass. Otherwise {}."""
-        if hasattr(self.gradient, "train"):
-            run = self.gradient.train(*args, X_c, y_c, self.objective)
-            return run.value, {"run": run}
-        return self.gradient.value(*args, X_c, y_c, self.objective), {}
 
 
 def _bounds(lb, ub, d):
@@ -235,7 +222,7 @@ def _bounds(lb, ub, d):
         if b.shape != (d,):
             raise ValueError(f"{name} must be a number or an array of shape ({d},), one bound "
                              f"per feature; got shape {b.shape}")
-        _checks.finite(b, name)
+        checks.finite(b, name)
         out.append(b)
     lb, ub = out
     if np.any(lb > ub):

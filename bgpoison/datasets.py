@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _checks
+from . import checks
 from .files import Dataset, csv, mnist   # Dataset lives with the file readers, below this
 
 
@@ -46,8 +46,8 @@ def blobs(n_samples, n_features=2, n_classes=2, *, separation=4.0, rng):
     """
     n_classes = _size(n_classes, "n_classes", 2)
     n_samples = _size(n_samples, "n_samples (at least one per class)", n_classes)
-    n_features = _checks.positive_int(n_features, "n_features")
-    separation = _checks.nonnegative(separation, "separation")
+    n_features = checks.positive_int(n_features, "n_features")
+    separation = checks.nonnegative(separation, "separation")
     if n_features == 1 and n_classes > 2:
         raise ValueError(f"n_features=1 fits only n_classes=2 (the means lie on a circle in the "
                          f"first two features); got n_classes={n_classes}")
@@ -140,8 +140,8 @@ def split(X, y, sizes, *, rng):
     each part keeps the class proportions as closely as integer counts allow. Leftover rows are
     dropped. Rows are drawn from ``rng``, so a seed fixes the split.
     """
-    X = _checks.as_matrix(X, "X")
-    y = _checks.as_labels(y, "y", None, len(X))
+    X = checks.as_matrix(X, "X")
+    y = checks.as_labels(y, "y", None, len(X))
     if not isinstance(sizes, (tuple, list)) or len(sizes) != 3:
         raise ValueError(f"sizes must be a tuple (n_train, n_val, n_test); got {sizes!r}")
     n_train, n_val = _size(sizes[0], "n_train", 1), _size(sizes[1], "n_val", 0)
@@ -166,8 +166,8 @@ def bounds(X, margin=0.0):
 
     Returns two arrays of shape (d,). ``margin`` is in feature units and must be >= 0.
     """
-    X = _checks.as_matrix(X, "X")
-    margin = _checks.nonnegative(margin, "margin")
+    X = checks.as_matrix(X, "X")
+    margin = checks.nonnegative(margin, "margin")
     return X.min(axis=0) - margin, X.max(axis=0) + margin
 
 

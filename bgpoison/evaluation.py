@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
+from . import checks
 
 
 @dataclass
@@ -30,18 +30,18 @@ def evaluate(model, gd, X_tr, y_tr, X_test, y_test, X_c=None, y_c=None, *, rng=N
     the label an error-specific attacker wants; rows whose target equals the true label are
     left out of ``target_rate``.
     """
-    X_tr = _checks.as_matrix(X_tr, "X_tr", model.n_features)
-    y_tr = _checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
-    X_test = _checks.as_matrix(X_test, "X_test", model.n_features)
-    y_test = _checks.as_labels(y_test, "y_test", model.n_classes, X_test.shape[0])
+    X_tr = checks.as_matrix(X_tr, "X_tr", model.n_features)
+    y_tr = checks.as_labels(y_tr, "y_tr", model.n_classes, X_tr.shape[0])
+    X_test = checks.as_matrix(X_test, "X_test", model.n_features)
+    y_test = checks.as_labels(y_test, "y_test", model.n_classes, X_test.shape[0])
     if X_c is not None:
-        X_c = _checks.as_matrix(X_c, "X_c", model.n_features)
-        y_c = _checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
+        X_c = checks.as_matrix(X_c, "X_c", model.n_features)
+        y_c = checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
         X_tr, y_tr = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
     if y_target is not None:
-        y_target = _checks.as_labels(y_target, "y_target", model.n_classes, len(y_test))
+        y_target = checks.as_labels(y_target, "y_target", model.n_classes, len(y_test))
     if w0 is None:
-        rng = np.random.default_rng() if rng is None else _checks.generator(rng)
+        rng = np.random.default_rng() if rng is None else checks.generator(rng)
         w0 = model.init_params(rng)
     w = gd.run(model, w0, X_tr, y_tr)
     predicted = model.predict(w, X_test)                                # (n_test,)

@@ -37,7 +37,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .reversal import _Reversal
+from . import checks
+from .reversal import Reversal
 
 SCALE_BITS = 52
 SCALE = 2.0 ** SCALE_BITS          # grid spacing 2^-52
@@ -46,8 +47,9 @@ MAX_VALUE = LIMIT / SCALE          # = 1024.0, the largest representable |w| or 
 MAX_DENOMINATOR = 2 ** 16          # gamma = Fraction(momentum).limit_denominator(MAX_DENOMINATOR)
 
 
-class RangeError(ValueError, OverflowError):
-    """A value does not fit the fixed-point grid: not finite, or |value| >= MAX_VALUE."""
+class RangeError(checks.DivergenceError, OverflowError):
+    """A value does not fit the fixed-point grid: not finite, or |value| >= MAX_VALUE (a
+    DivergenceError: the run left the range training can reach with a sensible eta)."""
 
 
 def as_fraction(gamma, max_denominator=MAX_DENOMINATOR):
@@ -125,14 +127,15 @@ def _checked(x, what, t):
     return x
 
 
-class Exact(_Reversal):
+class Exact(Reversal):
     """Momentum training on the 2^-52 grid, undone bit for bit: w and v (2 vectors, plus w_0's
     bits below the grid unless w_0 lies on it) and a buffer of ~log2(1/gamma) bits per
-    parameter per step.
+    parameter per step. The one strategy with a training loop of its own: its steps are the
+    grid version of ``GradientDescent.update``.
 
     gamma         the exact Fraction n/d used (``as_fraction(gd.momentum, max_denominator)``)
     buffer_bits   (T,) int: bits in the buffer after step t = 1..T (peak: ``buffer_bits.max()``)
-    state         (w, v) as int64 grid integers: (w_T, v_T) after forward, (w_0, v_0) after backward
+    state         (w, v) as int64 grid integers: (w_T, v_T) after forward, (w_t, v_t) going back
     w0_residual   w_0 - q(w_0) 2^-52, the bits of w_0 below the grid
     """
 
@@ -144,6 +147,12 @@ class Exact(_Reversal):
         self.decay = float(1 - self.gamma)                       # 1 - gamma, as used by q()
         self.buffer_bits = np.zeros(0, dtype=np.int64)
 
+    def _grad(self, w, t):
+        """(g_t(w), acts) on the batch of step t, w a float vector."""
+        X_t, Y_t = self.gd.rows(t, self.X, self.Y)
+        acts = self.model.forward(w, X_t)
+        return self.model.backward(w, X_t, Y_t, acts), acts
+
     def forward(self, w0, callback=None):
         """Train from q(w_0) and return w_T as float64; ``callback(t, w_t)`` for t = 1..T."""
         w0 = np.asarray(w0, dtype=np.float64)
@@ -153,7 +162,7 @@ class Exact(_Reversal):
         self.buffer = InformationBuffer(w.size)
         bits = []
         for t in range(self.gd.n_steps):
-            g = self._grad(to_float(w), t)                       # g_t = grad_w L(w_t; B_t)
+            g, _ = self._grad(to_float(w), t)                    # g_t = grad_w L(w_t; B_t)
             v = multiply(v, self.gamma, self.buffer)             # gamma v_t
             v = _checked(v - to_fixed(self.decay * g, f"(1 - gamma) g_{t}"), "v", t)  # v_{t+1}
             w = _checked(w + to_fixed(self.gd.lr * to_float(v), f"eta v_{t + 1}"), "w", t)
@@ -162,21 +171,23 @@ class Exact(_Reversal):
                 callback(t + 1, to_float(w))
         self.state = (w, v)                                      # (w_T, v_T) as integers
         self.buffer_bits = np.array(bits, dtype=np.int64)
-        self.vectors_held = 2 + bool(np.any(self.w0_residual))
         return to_float(w)
 
-    def backward(self):
-        """Yield (t, w_t, forward(w_t)) for t = T-1..0, undoing the forward lines in reverse."""
+    @property
+    def vectors_held(self):
+        return 2 + bool(np.any(self.w0_residual))
+
+    def previous(self, t, w_next, acts_next):
+        """(w_t, acts_t), undoing the lines of forward step t in reverse order."""
         w, v = self.state
-        for t in reversed(range(self.gd.n_steps)):
-            w = w - to_fixed(self.gd.lr * to_float(v))           # undo w_{t+1} = w_t + q(eta v)
-            point = self._point(t, to_float(w))                  # (t, w_t, forward(w_t))
-            g = self._grad(point[1], t, point[2])                # g_t at the restored w_t
-            v = v + to_fixed(self.decay * g)                     # undo v -= q((1 - gamma) g_t)
-            v = divide(v, self.gamma, self.buffer)               # undo v <- gamma v_t
-            yield point
-        self.state = (w, v)                                      # (w_0, v_0): q(w_0) and 0
-        self.w0 = to_float(w) + self.w0_residual                 # exact sum: the caller's w_0
+        w = w - to_fixed(self.gd.lr * to_float(v))               # undo w_{t+1} = w_t + q(eta v)
+        g, acts = self._grad(to_float(w), t)                     # g_t at the restored w_t
+        v = v + to_fixed(self.decay * g)                         # undo v -= q((1 - gamma) g_t)
+        v = divide(v, self.gamma, self.buffer)                   # undo v <- gamma v_t
+        self.state = (w, v)                                      # at t = 0: q(w_0) and 0
+        if t == 0:                       # the caller's w_0, bit for bit (training, and so acts,
+            return to_float(w) + self.w0_residual, acts   # started from its grid point q(w_0))
+        return to_float(w), acts
 
 
 def buffer_bits_per_step(model, gd, w0, X, y, max_denominator=MAX_DENOMINATOR):

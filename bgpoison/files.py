@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _checks
+from . import checks
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,10 +31,10 @@ class Dataset:
     image_shape: tuple = None
 
     def __post_init__(self):
-        X = _checks.as_matrix(self.X, "X")
+        X = checks.as_matrix(self.X, "X")
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "classes", tuple(self.classes))
-        object.__setattr__(self, "y", _checks.as_labels(self.y, "y", len(self.classes), len(X)))
+        object.__setattr__(self, "y", checks.as_labels(self.y, "y", len(self.classes), len(X)))
 
     @property
     def n_classes(self):

@@ -3,11 +3,12 @@
 Train to optimality, so that grad_w L(w*, X_c) = 0. Differentiating that condition in X_c gives
 dw*/dX_c = -H_ww^{-1} H_xw, so
 
-    dA/dX_c = -H_xw^T H_ww^{-1} grad_w A(w*) = -d/dX_c < grad_w L(w*), z >,   H_ww z = grad_w A(w*)
+    dA/dX_c = -H_xw H_ww^{-1} grad_w A(w*) = -d/dX_c < grad_w L(w*), z >,   H_ww z = grad_w A(w*)
 
 The linear system is solved by conjugate gradients on ``hvp_ww`` (never forming H), or directly
-for small p (H built column by column from p products). Only convex models qualify: the
-condition must define a unique optimum, so the l2 penalty must make H_ww positive definite.
+for small p (H built column by column from p products). Only convex models (``model.convex``)
+qualify: the condition must define a unique optimum, so H_ww must be positive definite (the l2
+penalty makes it so where the loss alone may not: ``model.optimum_needs_l2``).
 This costs one optimisation to convergence plus one solve, O(p^3) time and O(p^2) memory for the
 direct solve: the paper's argument for back-gradients, measured in ``bgpoison.experiments.bench``.
 """
@@ -16,8 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
-
-from .models import CNN, MLP, Adaline
 
 
 def train_to_optimum(model, w0, X, Y, gtol=1e-10, max_iter=10_000):
@@ -39,7 +38,7 @@ def implicit_gradient(model, w_opt, X, Y, rows, objective, solver="auto", cg_tol
     """
     value, dw = objective.value_and_grad(model, w_opt)            # grad_w A(w*), (p,)
     acts = model.forward(w_opt, X)
-    hvp = lambda v: model.r_backward(w_opt, X, Y, acts, v, slice(0, 0))[0]
+    hvp = lambda u: model.r_backward(w_opt, X, Y, acts, u, slice(0, 0))[0]   # H_ww u
     if solver == "auto":
         solver = "direct" if model.n_params <= 500 else "cg"
     if solver == "direct":
@@ -53,7 +52,21 @@ def implicit_gradient(model, w_opt, X, Y, rows, objective, solver="auto", cg_tol
                                f"Hessian may be singular: use l2 > 0")
     else:
         raise ValueError(f"solver must be 'auto', 'cg' or 'direct'; got {solver!r}")
-    return value, -model.r_backward(w_opt, X, Y, acts, z, rows)[1]   # -H_xw^T z, rows only
+    return value, -model.r_backward(w_opt, X, Y, acts, z, rows)[1]   # -H_xw z, rows only
+
+
+@dataclass
+class Optimum:
+    """A training run to the optimum w* of L on [X_tr; X_c] (n = len(X_tr)), kept for one KKT
+    gradient; ``value`` is A(w*)."""
+
+    model: object
+    objective: object
+    X: np.ndarray
+    Y: np.ndarray
+    n: int
+    w_T: np.ndarray
+    value: float
 
 
 @dataclass(frozen=True)
@@ -68,24 +81,28 @@ class KKTGradient:
     gtol: float = 1e-10
 
     def check(self, model):
-        if isinstance(model, (MLP, CNN)):
+        if not model.convex:
             raise ValueError(f"the KKT (implicit) gradient needs a convex model (Adaline, "
                              f"LogisticRegression, SoftmaxRegression); the "
                              f"{type(model).__name__} is not convex")
-        if model.l2 <= 0 and not isinstance(model, Adaline):
+        if model.l2 <= 0 and model.optimum_needs_l2:
             raise ValueError(f"the KKT gradient needs l2 > 0 for {type(model).__name__}: "
                              "without it the optimum may not exist or be unique")
 
-    def _optimum(self, model, w0, X_tr, y_tr, X_c, y_c):
+    def train(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
+        """Train to the optimum on D_tr and D_c: an ``Optimum`` (``.value`` is A(w*))."""
         self.check(model)
         X = np.vstack([X_tr, X_c])
         Y = model.targets(np.concatenate([y_tr, y_c]))
-        return X, Y, train_to_optimum(model, w0, X, Y, gtol=self.gtol)
+        w_opt = train_to_optimum(model, w0, X, Y, gtol=self.gtol)
+        return Optimum(model, objective, X, Y, len(X_tr), w_opt, objective.value(model, w_opt))
 
-    def value(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
-        return objective.value(model, self._optimum(model, w0, X_tr, y_tr, X_c, y_c)[2])
+    def gradient(self, run):
+        """dA/dX_c at the optimum of ``run`` (from ``train``)."""
+        return implicit_gradient(run.model, run.w_T, run.X, run.Y, slice(run.n, None),
+                                 run.objective, solver=self.solver)[1]
 
     def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
-        X, Y, w_opt = self._optimum(model, w0, X_tr, y_tr, X_c, y_c)
-        return implicit_gradient(model, w_opt, X, Y, slice(len(X_tr), None), objective,
-                                 solver=self.solver)
+        """(A(w*), dA/dX_c) at the optimum of training on D_tr and D_c."""
+        run = self.train(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
+        return run.value, self.gradient(run)

@@ -10,7 +10,7 @@ with l2 set to 0, times the sign.
 """
 import dataclasses
 
-from . import _checks
+from . import checks
 
 
 class _MeanLoss:
@@ -18,13 +18,13 @@ class _MeanLoss:
     labels_name = "y_val"
 
     def __init__(self, X_val, labels):
-        self.X_val = _checks.as_matrix(X_val, "X_val")
-        self.labels = _checks.as_labels(labels, self.labels_name, None, self.X_val.shape[0])
+        self.X_val = checks.as_matrix(X_val, "X_val")
+        self.labels = checks.as_labels(labels, self.labels_name, None, self.X_val.shape[0])
 
     def check(self, model):
         """Validate against ``model``: feature count and label range."""
-        X = _checks.as_matrix(self.X_val, "X_val", model.n_features)
-        y = _checks.as_labels(self.labels, self.labels_name, model.n_classes, X.shape[0])
+        X = checks.as_matrix(self.X_val, "X_val", model.n_features)
+        y = checks.as_labels(self.labels, self.labels_name, model.n_classes, X.shape[0])
         return X, model.targets(y)
 
     def value(self, model, w):
@@ -62,7 +62,7 @@ class ErrorSpecific(_MeanLoss):
 
     def __init__(self, X_val, y_target, y_true=None):
         super().__init__(X_val, y_target)
-        self.y_true = None if y_true is None else _checks.as_labels(
+        self.y_true = None if y_true is None else checks.as_labels(
             y_true, "y_true", None, self.X_val.shape[0])
 
     def label_map(self):

@@ -104,15 +104,14 @@ def minibatch_problems(draw, names=MODEL_NAMES + ("deep",), n_steps=(2, 6), lrs=
 
 @st.composite
 def cnn_problems(draw):
-    """(model, w, X, y, rng): a CNN of 1 or 2 blocks on random small images; the image is
-    drawn large enough for the kernel and pool of every block."""
+    """(model, w, X, y, rng): a CNN of 1 or 2 blocks on random small images; the image size
+    is built from the last pooled map outwards, so that each pool divides its map."""
     blocks = draw(st.integers(1, 2))
     channels = tuple(draw(st.integers(1, 3)) for _ in range(blocks))
     kernel, pool = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    need = 1
-    for _ in range(blocks):                       # smallest input that survives conv + pool
-        need = need * pool + kernel - 1
-    h, w = draw(st.integers(need, need + 3)), draw(st.integers(need, need + 3))
+    h, w = draw(st.integers(1, 2)), draw(st.integers(1, 3))     # the last pooled map
+    for _ in range(blocks):                       # input = pooled size * pool + kernel - 1
+        h, w = h * pool + kernel - 1, w * pool + kernel - 1
     n, K = draw(st.integers(1, 4)), draw(st.integers(2, 3))
     l2 = draw(st.sampled_from([0.0, 0.01, 0.3]))
     activation = draw(st.sampled_from(["tanh", "sigmoid", "softplus"]))

@@ -182,58 +182,46 @@ def test_train_forward_then_reverse_is_back_gradient_and_a_run_is_reversed_once(
         reverse(run)
 
 
-def test_value_and_grad_refuses_a_run_trained_on_other_points():
+def test_the_sources_train_and_gradient_are_the_two_halves_of_back_gradient():
     model, gd, w0, train, (X_c, y_c), objective = _setup(0.2, 5)
-    source = bg.BackGradient()
+    source = bg.BackGradient("checkpoint", checkpoint_every=2)
     run = source.train(model, gd, w0, *train, X_c, y_c, objective)
-    with pytest.raises(ValueError, match="other data"):
-        source.value_and_grad(model, gd, w0, *train, X_c + 1e-12, y_c, objective, run=run)
-    value, grad = source.value_and_grad(model, gd, w0, *train, X_c, y_c, objective, run=run)
-    assert value == run.value and grad.shape == X_c.shape
+    whole = bg.back_gradient(model, gd, w0, *train, X_c, y_c, objective, reversal="checkpoint",
+                             checkpoint_every=2)
+    assert run.value == whole.value
+    np.testing.assert_array_equal(source.gradient(run), whole.dX_c)   # the same arithmetic
+    value, dX_c = source.value_and_grad(model, gd, w0, *train, X_c, y_c, objective)
+    assert value == whole.value
+    np.testing.assert_array_equal(dX_c, whole.dX_c)
 
 
-@pytest.mark.parametrize("reversal", ["stored", "checkpoint"])
-def test_stored_activations_are_counted_in_bytes_held(reversal):
-    model, gd, w0, train, poison, objective = _setup(0.2, 16)
-    r = bg.back_gradient(model, gd, w0, *train, *poison, objective, reversal=reversal)
-    n = len(train[0]) + len(poison[0])
-    acts_per_step = n * 3 * 8                             # P, (n, K) float64: reverse_needs
-    kept_steps = gd.n_steps if reversal == "stored" else 4   # a segment of sqrt(16)
-    assert r.bytes_held == 8 * model.n_params * r.vectors_held + kept_steps * acts_per_step
+class _Recording:
+    """A gradient source that records the runs it trains and the runs it reverses."""
 
+    def __init__(self):
+        self.inner, self.trained, self.reversed = bg.BackGradient(), [], []
 
-class _CountingGD(bg.GradientDescent):
-    """Gradient descent that counts the training runs it starts (steps with t = 0)."""
+    def train(self, *args):
+        self.trained.append(self.inner.train(*args))
+        return self.trained[-1]
 
-    def step(self, model, w, v, X, Y, t=None, acts=None, start=None):
-        if t == 0:
-            self.runs.append(1)
-        return super().step(model, w, v, X, Y, t, acts, start)
-
-
-class _Retraining:
-    """A gradient source without ``train``: every hypergradient trains again (the old way)."""
-
-    def __init__(self, source):
-        self.value, self.value_and_grad = source.value, source.value_and_grad
+    def gradient(self, run):
+        self.reversed.append(run)
+        return self.inner.gradient(run)
 
 
 @pytest.mark.parametrize("update", ["joint", "sequential"])
 def test_attack_reverses_the_accepted_trial_run_instead_of_training_again(update):
-    results, counted = [], []
-    for source in (bg.BackGradient(), _Retraining(bg.BackGradient())):
-        gd = _CountingGD(0.3, 20)
-        object.__setattr__(gd, "runs", [])
-        model, _, _, (X_tr, y_tr), _, objective = _setup(0.3, 20)
-        attack = bg.PoisoningAttack(model, gd, objective, 3, lb=-3, ub=3, update=update,
-                                    gradient=source, max_hypergradients=6, max_passes=6)
-        results.append(attack.run(X_tr, y_tr, rng=0))
-        counted.append(len(gd.runs))
-    new, old = results
-    np.testing.assert_array_equal(new.X_c, old.X_c)      # same seed, same arithmetic: same points
-    assert new.history == old.history and new.n_hypergradients == old.n_hypergradients == 6
-    assert counted == [new.n_trainings, old.n_trainings]  # the counts are the runs made
-    # every line search here accepts a move, so each hypergradient reverses the run of the
-    # accepted trial before it (the first one: the run that gave the initial value)
-    assert len(new.history) - 1 == new.n_hypergradients
-    assert old.n_trainings - new.n_trainings == new.n_hypergradients
+    model, gd, _, (X_tr, y_tr), _, objective = _setup(0.3, 20)
+    source = _Recording()
+    attack = bg.PoisoningAttack(model, gd, objective, 3, lb=-3, ub=3, update=update,
+                                gradient=source, max_hypergradients=6, max_passes=6)
+    result = attack.run(X_tr, y_tr, rng=0)
+    assert result.n_hypergradients == len(source.reversed) == 6
+    assert result.n_trainings == len(source.trained)     # every training run is counted
+    # each hypergradient reverses the run of the points it starts from (the initial run, then
+    # the line-search trial accepted last), which was trained before: no training of its own
+    assert [run.value for run in source.reversed] == result.history[:6]
+    trained = [id(run) for run in source.trained]
+    assert all(id(run) in trained for run in source.reversed)
+    assert len({id(run) for run in source.reversed}) == 6   # each run reversed once

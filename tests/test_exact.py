@@ -29,11 +29,15 @@ def softmax_problem(seed, d=4, K=3, n=30):
 
 
 def run_exact(model, gd, X, Y, w0):
-    """Forward then the whole backward: (reversal, forward trajectory w_1..w_T, backward points)."""
+    """Forward then the whole backward: (reversal, forward trajectory w_1..w_T, backward points
+    (t, w_t, acts_t) for t = T-1..0, as the reverse pass of ``back_gradient`` asks for them)."""
     run = Exact(model, gd, X, Y)
-    forward = {}
-    run.forward(w0, callback=lambda t, w: forward.__setitem__(t, w))
-    return run, forward, list(run.backward())
+    forward, points, w = {}, [], None
+    w = run.forward(w0, callback=lambda t, w: forward.__setitem__(t, w))
+    for t in reversed(range(gd.n_steps)):
+        w, acts = run.previous(t, w, None)
+        points.append((t, w, acts))
+    return run, forward, points
 
 
 @given(st.lists(st.integers(-2 ** 61, 2 ** 61), min_size=1, max_size=8),
@@ -73,9 +77,8 @@ def test_forward_then_backward_restores_every_bit(problem, gamma, n_steps):
     np.testing.assert_array_equal(w_int, to_fixed(w0))    # w_0 on the grid, every bit
     np.testing.assert_array_equal(v_int, 0)               # v_0 = 0, every bit
     assert run.buffer.bits() == 0                         # every pushed digit popped again
-    np.testing.assert_array_equal(run.w0, w0)             # the caller's w_0, sub-grid bits too
     assert [t for t, _, _ in points] == list(reversed(range(n_steps)))
-    forward[0] = to_float(to_fixed(w0))
+    forward[0] = w0                                       # the caller's w_0, sub-grid bits too
     for t, w_t, _ in points:                              # backward retraces forward exactly
         np.testing.assert_array_equal(w_t, forward[t])
 
@@ -90,8 +93,8 @@ def test_naive_float_reversal_of_momentum_does_not_recover_w0():
         w = w - gd.lr * v                                 # v_t = (v_{t+1} + (1-gamma) g_t)/gamma
         v = (v + (1 - gd.momentum) * model.backward(w, X, Y, model.forward(w, X))) / gd.momentum
     assert np.max(np.abs(w - w0)) > 0.0                   # round-off, amplified by 1/gamma per step
-    run, _, _ = run_exact(model, gd, X, Y, w0)
-    np.testing.assert_array_equal(run.w0, w0)             # where the fixed-point run is exact
+    _, _, points = run_exact(model, gd, X, Y, w0)
+    np.testing.assert_array_equal(points[-1][1], w0)      # where the fixed-point run is exact
 
 
 def attack_problem(seed=1, gamma=0.9, n_steps=40):
@@ -131,11 +134,11 @@ class StoredExact(Stored):
     name = "stored-exact"
 
     def forward(self, w0):
-        self.ws = [to_float(to_fixed(w0))]                # the run starts from q(w_0)
+        ws = [to_float(to_fixed(w0))]                     # the run starts from q(w_0)
         w_T = Exact(self.model, self.gd, self.X, self.Y).forward(
-            w0, callback=lambda t, w: self.ws.append(w))
-        self.acts = [self.model.forward(w, self.X) for w in self.ws[:-1]]   # as Stored keeps
-        self.vectors_held = len(self.ws)
+            w0, callback=lambda t, w: ws.append(w))
+        self.kept = {t: (w, None, self.model.forward(w, self.X))   # as Stored keeps them
+                     for t, w in enumerate(ws[:-1])}
         return w_T
 
 

@@ -1,10 +1,12 @@
 """No silent garbage: divergence that stays finite, a fixed-point reversal past its limit, a
 non-finite attacker value, and a trajectory that cannot fit in memory all raise, in one line."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 import bgpoison as bg
-from bgpoison import datasets, guards
+from bgpoison import checks as guards, datasets
 
 
 def _data(seed=0, n=40, d=3, scale=1.0):
@@ -50,12 +52,12 @@ class _InfiniteTrials:
     def __init__(self):
         self.calls = 0
 
-    def value(self, *args):
+    def train(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
         self.calls += 1
-        return 0.5 if self.calls == 1 else np.inf
+        return SimpleNamespace(value=0.5 if self.calls == 1 else np.inf, X_c=X_c)
 
-    def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
-        return 0.5, np.ones_like(X_c)
+    def gradient(self, run):
+        return np.ones_like(run.X_c)
 
 
 def test_a_move_to_an_infinite_value_is_rejected_by_the_line_search():
@@ -131,8 +133,8 @@ def test_a_trajectory_too_large_for_memory_is_refused_before_allocating():
     X, y = _data()
     model = bg.LogisticRegression(3)
     gd = bg.GradientDescent(0.1, 10 ** 13)                   # 4 x 8e13 bytes: no machine has it
-    with pytest.raises(MemoryError, match=r"would keep 10000000000001 weight vectors .* GiB.*"
-                       r"'checkpoint'.*'exact'"):
+    with pytest.raises(MemoryError, match=r"would keep 10000000000000 weight vectors and their "
+                       r"activations, .* GiB.*'checkpoint'.*'exact'"):
         bg.back_gradient(model, gd, np.zeros(4), X, y, X[:1], y[:1], bg.ErrorGeneric(X, y))
 
 

@@ -4,7 +4,7 @@ import pytest
 
 import bgpoison as bg
 from bgpoison import gradcheck
-from bgpoison.models import functions, mlp
+from bgpoison.models import linear, mlp
 
 
 def _data(model, seed=0, n=6):
@@ -53,7 +53,7 @@ class SignFlippedHxw(bg.LogisticRegression):
 
 
 class MissingSoftmaxTerm(bg.SoftmaxRegression):
-    def d2loss(self, acts, RZ):
+    def d2loss(self, acts, Y, RZ):
         return acts["P"] * RZ                 # drops the -<P, RZ> part of the softmax Jacobian
 
 
@@ -75,9 +75,9 @@ def test_planted_mistake_is_caught(model, product):
 
 
 def test_missing_curvature_term_in_mlp_is_caught(monkeypatch):
-    # drop f''(Z1): the term dA1 * D2 * RZ1 of the MLP's R-pass vanishes
+    # drop f''(Z1): the term dF1 * D2_1 * RZ1 of the MLP's R-pass vanishes
     f, df, _ = mlp.ACTIVATIONS["tanh"]
-    monkeypatch.setitem(mlp.ACTIVATIONS, "tanh", (f, df, lambda A, D1: np.zeros_like(A)))
+    monkeypatch.setitem(mlp.ACTIVATIONS, "tanh", (f, df, lambda F, D: np.zeros_like(F)))
     model = bg.MLP(3, 4, 3)
     w, X, y, rng = _data(model)
     with pytest.raises(AssertionError, match="hvp_ww"):
@@ -85,8 +85,8 @@ def test_missing_curvature_term_in_mlp_is_caught(monkeypatch):
 
 
 def test_wrong_softmax_jacobian_sign_is_caught(monkeypatch):
-    monkeypatch.setattr("bgpoison.models.softmax.softmax_jvp",
-                        lambda P, RZ: -functions.softmax_jvp(P, RZ))
+    right = linear.softmax_jvp
+    monkeypatch.setattr(linear, "softmax_jvp", lambda P, RZ: -right(P, RZ))
     model = bg.SoftmaxRegression(3, 3)
     w, X, y, rng = _data(model)
     with pytest.raises(AssertionError, match="hvp_ww"):

@@ -24,7 +24,7 @@ def _bad(value, row=0, col=0):
     (lambda: MODEL.loss(W, X[0], Y), r"X must be a 2-D array"),
     (lambda: MODEL.loss(W[:-1], X, Y), r"w must be a flat vector of shape \(16,\)"),
     (lambda: MODEL.loss(W, X, Y[:4]), r"y must have shape \(5,\)"),
-    (lambda: MODEL.hvp_ww(W, X, Y, np.zeros(3)), r"v must be a flat vector"),
+    (lambda: MODEL.hvp_ww(W, X, Y, np.zeros(3)), r"u must be a flat vector"),
     (lambda: MODEL.grad_w(W, _bad(np.nan), Y), r"X must be finite; it holds 1 NaN"),
     (lambda: MODEL.grad_w(W, _bad(np.inf), Y), r"X must be finite"),
     (lambda: MODEL.grad_w(np.full(16, np.nan), X, Y), r"w must be finite"),

@@ -28,8 +28,7 @@ from matplotlib.figure import Figure
 
 import bgpoison as bg
 from bgpoison import gradcheck
-from bgpoison.models.functions import sigmoid, softplus
-from bgpoison.models.linear import LinearModel
+from bgpoison.models.linear import LinearModel, sigmoid, softplus
 from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv

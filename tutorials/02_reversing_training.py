@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 
 import bgpoison as bg
 from bgpoison import datasets
-from bgpoison.experiments.bench import smoothness
+from bgpoison.models import smoothness
 from bgpoison.exact import Exact, buffer_bits_per_step
 from bgpoison.back_gradient import REVERSALS
 from bgpoison.reversal import ConvergenceError
@@ -50,7 +50,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 # Logistic regression (l2 = 0.01) on 100 training images of the digits 1 and 7 (scikit-learn's
 # bundled 8x8 digits, 64 pixels in [0, 1]). The step size is set relative to the curvature:
 # L_smooth is the largest eigenvalue of the Hessian at w_0, found by power iteration on
-# `hvp_ww` (`bgpoison.experiments.bench.smoothness`), and eta = c / L_smooth for c = eta * L_smooth in
+# `hvp_ww` (`bgpoison.models.smoothness`), and eta = c / L_smooth for c = eta * L_smooth in
 # {0.1, 0.5, 0.9}. Gradient descent is stable for any c < 2.
 
 # %%
@@ -69,8 +69,9 @@ print(f"{len(y)} training rows, {model.n_params} parameters, L_smooth(w_0) = {L_
 # ## Reconstruction error along the path
 #
 # For each step size we train once, keeping the true iterates through `GradientDescent.run`'s
-# `callback`, then let each strategy walk back (`.forward(w0)`, then `.backward()` yields
-# `(t, w_t, acts)` for t = T-1, ..., 0) and record max |reconstructed w_t - true w_t|.
+# `callback`, then let each strategy walk back as the reverse pass does (`.forward(w0)`, then
+# `w_t, acts_t = .previous(t, w_{t+1}, acts_{t+1})` for t = T-1, ..., 0) and record
+# max |reconstructed w_t - true w_t|.
 
 
 # %%
@@ -84,10 +85,11 @@ def true_path(gd):
 def reversal_errors(name, gd, path):
     """max |w_t - true w_t| for t = 0..T-1 as recovered by reversal ``name``; NaN if it fails."""
     reversal = REVERSALS[name](model, gd, X, Y)
-    reversal.forward(w0)
+    w_t, acts = reversal.forward(w0), None
     errors = np.full(gd.n_steps, np.nan)
     try:
-        for t, w_t, _acts in reversal.backward():
+        for t in reversed(range(gd.n_steps)):
+            w_t, acts = reversal.previous(t, w_t, acts)
             errors[t] = np.max(np.abs(w_t - path[t]))
     except ConvergenceError as err:
         print(f"    {name}: {err}")
@@ -187,8 +189,6 @@ for T in horizons:
     for name in held:
         reversal = REVERSALS[name](model, gd, X, Y)
         reversal.forward(w0)
-        for _ in reversal.backward():                 # walk all the way back
-            pass
         held[name].append(reversal.vectors_held)
 # the exact reversal (momentum gamma = 0.9): 2 vectors (w, v) plus its buffer, in 64-bit vectors
 bits_per_vector = 64 * model.n_params
@@ -237,11 +237,13 @@ def exact_reversal_errors(gd):
     """The same with ``bgpoison.exact.Exact``: compare with its own forward trajectory."""
     reversal = Exact(model, gd, X, Y)
     path = [w0]
-    reversal.forward(w0, callback=lambda t, w_t: path.append(w_t))
+    w_t, acts = reversal.forward(w0, callback=lambda t, w_t: path.append(w_t)), None
+    path[0] = w0                                      # previous(0) gives the caller's w_0
     errors = np.zeros(gd.n_steps)
-    for t, w_t, _acts in reversal.backward():
+    for t in reversed(range(gd.n_steps)):
+        w_t, acts = reversal.previous(t, w_t, acts)
         errors[t] = np.max(np.abs(w_t - path[t]))
-    return errors, float(np.max(np.abs(reversal.w0 - w0)))
+    return errors, float(np.max(np.abs(w_t - w0)))
 
 
 GAMMAS = (0.9, 0.5)

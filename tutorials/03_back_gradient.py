@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 
 import bgpoison as bg
 from bgpoison import datasets, gradcheck
-from bgpoison.experiments.bench import smoothness
+from bgpoison.models import smoothness
 from bgpoison.implicit import implicit_gradient, train_to_optimum
 from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
@@ -92,13 +92,16 @@ print(f"T = 1: max |by hand - library| for dA/dX_c {np.max(np.abs(dX_c_by_hand -
 # %% [markdown]
 # ## The library's reverse loop
 #
-# `bg.back_gradient` repeats that step T times. It also handles momentum (dv, gamma; with
-# gamma = 0 the lines of the loop reduce to the two formulas above) and takes w_t from a
-# reversal strategy (`points`). `model.r_backward` returns both products at once, sharing one
+# `bg.back_gradient` trains (`train_forward`) and then runs the reverse loop, `reverse`, which
+# repeats that step T times. It also handles momentum (dv, gamma; with gamma = 0 the lines of
+# the loop reduce to the two formulas above) and takes w_t from a reversal strategy
+# (`trajectory.previous`). `model.r_backward` returns both products at once, sharing one
 # forward pass. Each line of the loop names the forward line it undoes:
 
 # %%
-print(inspect.getsource(bg.back_gradient))
+from bgpoison.back_gradient import reverse  # noqa: E402  (the function that holds the loop)
+
+print(inspect.getsource(reverse))
 ### END HINT
 
 # %% [markdown]

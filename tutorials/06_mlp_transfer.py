@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 
 import bgpoison as bg
 from bgpoison import datasets
-from bgpoison.experiments.bench import smoothness
+from bgpoison.models import smoothness
 from bgpoison.experiments.plots import show            # prints the path; inline in a notebook
 
 FAST = os.environ.get("BGPOISON_FAST") == "1" or "--fast" in sys.argv

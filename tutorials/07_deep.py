@@ -133,7 +133,8 @@ print(f"each pixel is in this many windows:\n{cnn_module.col2im(np.ones_like(G),
 
 # %%
 print(cnn_module.__doc__)
-cnn = bg.CNN(64, (8, 8), 3, channels=(3, 2), kernel=2, pool=2, l2=0.01)
+cnn = bg.CNN(64, (8, 8), 3, channels=(3, 2), kernel=3, pool=1, l2=0.01)   # 8 -> 6 -> 4
+# (the pool must divide each convolution's output: 2 x 2 pooling is checked with `small` below)
 Xi = rng.uniform(0, 1, (5, 64))
 yi = rng.integers(0, 3, 5)
 wc = 1.5 * cnn.init_params(rng)

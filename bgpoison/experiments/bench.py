@@ -15,9 +15,10 @@ lr * L_smooth(w_0) = ``--eta-l`` (L_smooth estimated by power iteration on ``hvp
 
 Floor (``bench_speed``): softmax and the MLP on real digits and MNIST images, training and one
 hypergradient against the time of their bare matrix products, reverse / training per reversal
-and the peak memory of each reversal. ``--baseline DIR`` adds one step of the MNIST multiclass
-attack timed in this version and in the package in DIR (e.g. ``git archive 6d8641e bgpoison |
-tar -x -C /tmp/main``, then ``--baseline /tmp/main/bgpoison``), loaded side by side.
+and the peak memory of each reversal. ``--baseline DIR`` times the same runs, and one step of the
+MNIST multiclass attack, in the package in DIR too (another version: ``git archive REV bgpoison
+| tar -x -C /tmp/old``, then ``--baseline /tmp/old/bgpoison``), loaded side by side, and prints
+new / old.
 
 BLAS runs on ``--threads`` threads (default 1): with more, a matmul's threads wait for each
 other, and any other load on the machine makes the ratios swing by 2x. The thread count must be
@@ -34,7 +35,10 @@ import sys
 import numpy as np
 
 import bgpoison as bg
+from bgpoison.experiments.bench_speed import (best_time, floor_table, peak_bytes,
+                                              print_attack_step_table, print_floor_table)
 from bgpoison.implicit import implicit_gradient, train_to_optimum
+from bgpoison.models import smoothness
 
 REVERSALS = ("stored", "checkpoint", "paper", "fixed-point")
 
@@ -44,28 +48,6 @@ def clusters(rng, n, d, K):
     centres = rng.uniform(0.2, 0.8, (K, d))
     y = rng.integers(0, K, n)
     return np.clip(centres[y] + 0.15 * rng.standard_normal((n, d)), 0, 1), y
-
-
-def smoothness(model, w, X, y, rng, iters=50):
-    """Largest |eigenvalue| of the Hessian at w, by power iteration on hvp_ww."""
-    v = rng.standard_normal(model.n_params)
-    for _ in range(iters):
-        Hv = model.hvp_ww(w, X, y, v)
-        lam = np.linalg.norm(Hv) / np.linalg.norm(v)
-        v = Hv / np.linalg.norm(Hv)
-    return lam
-
-
-def best_time(fn, repeats):
-    """Best of ``repeats`` runs: CPU time with one BLAS thread, else wall clock (see
-    ``bench_speed.clock``)."""
-    from bgpoison.experiments.bench_speed import clock
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        out = fn()
-        times.append(clock() - start)
-    return min(times), out
 
 
 def reverse_pass_table(n=1000, d=64, K=10, hidden=32, T=200, m=20, eta_l=0.1, repeats=3, seed=0):
@@ -167,9 +149,10 @@ def exact_table(n=1000, d=64, K=10, m=20, repeats=3, seed=0, gammas=(0.9, 0.98),
             for reversal in ("stored", "checkpoint", "exact"):
                 t, r = best_time(lambda: bg.back_gradient(
                     model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal=reversal), repeats)
-                bits = r.buffer_bits + 8 * r.bytes_held          # buffer + vectors/activations
+                peak = peak_bytes(lambda: bg.back_gradient(
+                    model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal=reversal))
                 rows.append((gamma, T, reversal, (t - t_train) / t_train, r.w0_error,
-                             bits / 8 / 1024, r.buffer_bits / (T * model.n_params)))
+                             peak / 1024, r.buffer_bits / (T * model.n_params)))
     return rows, dict(n=n, d=d, K=K, p=model.n_params)
 
 
@@ -193,43 +176,44 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.1f}")
     sizes = dict(n=100, d=8, K=3, hidden=4, T=20, m=3) if args.fast else {}
     if args.only == "floor" or args.only is None and not args.fast:   # --fast: the old smoke
-        from bgpoison.experiments.bench_speed import floor_table, print_floor_table  # sections only
         print_floor_table(floor_table(("digits",) if args.fast else ("digits", "mnist"),
-                                      repeats=args.repeats), label)
+                                      repeats=args.repeats, baseline=args.baseline), label)
     if args.baseline:
-        from bgpoison.experiments.bench_speed import print_attack_step_table
         print_attack_step_table(args.baseline, args.repeats)
     if args.only in (None, "reverse"):
-        print_reverse_table(args, sizes)
+        rows, c = reverse_pass_table(eta_l=args.eta_l, repeats=args.repeats, **sizes)
+        table(f"reverse pass / training time  (n={c['n']}, d={c['d']}, K={c['K']}, MLP hidden="
+              f"{c['hidden']}, T={c['T']}, m={c['m']} poisoning rows, lr*L={c['eta_l']:g}, "
+              f"best of {args.repeats})", ("model", "reversal", "training (ms)",
+              "reverse / training", "vectors held", "w0 error (max)", "fixed-point iters / step"),
+              [(name, rev, f"{1e3 * t:.1f}", f"{ratio:.2f}", held, f"{err:.1e}",
+                f"{iters:.1f}" if rev == "fixed-point" else "-")
+               for name, rev, t, ratio, held, err, iters in rows])
     if args.only in (None, "hypergradient"):
-        rows, cfg = hypergradient_table(repeats=args.repeats, **{
+        rows, c = hypergradient_table(repeats=args.repeats, **{
             k: v for k, v in sizes.items() if k != "hidden"})
-        print(f"\n# one hypergradient dA/dX_c  (softmax, n={cfg['n']}, d={cfg['d']}, "
-              f"K={cfg['K']}, T={cfg['T']}, m={cfg['m']}, lr*L=1, l2=0.05)")
-        print("| method | time (ms) | time / back-gradient | cosine with back-gradient |")
-        print("|---|---|---|---|")
-        for name, t, cos in rows:
-            print(f"| {name} | {1e3 * t:.1f} | {t / rows[0][1]:.2f} | {cos:.6f} |")
+        table(f"one hypergradient dA/dX_c  (softmax, n={c['n']}, d={c['d']}, K={c['K']}, "
+              f"T={c['T']}, m={c['m']}, lr*L=1, l2=0.05)",
+              ("method", "time (ms)", "time / back-gradient", "cosine with back-gradient"),
+              [(name, f"{1e3 * t:.1f}", f"{t / rows[0][1]:.2f}", f"{cos:.6f}")
+               for name, t, cos in rows])
     if args.only in (None, "exact"):
-        rows, cfg = exact_table(repeats=args.repeats, **(
+        rows, c = exact_table(repeats=args.repeats, **(
             dict(n=100, d=8, K=3, m=3, steps=(10, 20)) if args.fast else {}))
-        print(f"\n# exact momentum reversal  (softmax, n={cfg['n']}, d={cfg['d']}, K={cfg['K']}, "
-              f"p={cfg['p']} parameters, lr*L=0.1)")
-        print("| gamma | T | reversal | reverse / training | w0 error | memory (KiB) "
-              "| buffer bits / step / parameter |")
-        print("|---|---|---|---|---|---|---|")
-        for gamma, T, rev, ratio, err, kib, bits in rows:
-            print(f"| {gamma} | {T} | {rev} | {ratio:.2f} | {err:.1e} | {kib:.1f} | "
-                  + (f"{bits:.3f} |" if rev == "exact" else "- |"))
+        table(f"exact momentum reversal  (softmax, n={c['n']}, d={c['d']}, K={c['K']}, "
+              f"p={c['p']} parameters, lr*L=0.1)",
+              ("gamma", "T", "reversal", "reverse / training", "w0 error", "peak memory (KiB)",
+               "buffer bits / step / parameter"),
+              [(gamma, T, rev, f"{ratio:.2f}", f"{err:.1e}", f"{kib:.1f}",
+                f"{bits:.3f}" if rev == "exact" else "-")
+               for gamma, T, rev, ratio, err, kib, bits in rows])
     if args.only in (None, "attack"):
-        cfg = dict(n=30, d=8, m=3, T=20) if args.fast else dict(n=100, d=64, m=10, T=100)
-        rows = attack_pass_table(**cfg)
-        print(f"\n# one attack pass  (logistic, d={cfg['d']}, {cfg['n']} training rows, "
-              f"{cfg['m']} points, T={cfg['T']})")
-        print("| update | time (s) | gain in A | hypergradients | training runs |")
-        print("|---|---|---|---|---|")
-        for update, t, gain, n_hyper, n_train in rows:
-            print(f"| {update} | {t:.2f} | {gain:.4f} | {n_hyper} | {n_train} |")
+        c = dict(n=30, d=8, m=3, T=20) if args.fast else dict(n=100, d=64, m=10, T=100)
+        table(f"one attack pass  (logistic, d={c['d']}, {c['n']} training rows, {c['m']} "
+              f"points, T={c['T']})",
+              ("update", "time (s)", "gain in A", "hypergradients", "training runs"),
+              [(update, f"{t:.2f}", f"{gain:.4f}", n_hyper, n_train)
+               for update, t, gain, n_hyper, n_train in attack_pass_table(**c)])
     if args.only is None and not args.fast:
         _default_threads_floor(argv)
 
@@ -277,18 +261,13 @@ def _default_threads_floor(argv):
                     "--threads", "default"], check=True)
 
 
-def print_reverse_table(args, sizes):
-    rows, cfg = reverse_pass_table(eta_l=args.eta_l, repeats=args.repeats, **sizes)
-    print(f"# reverse pass / training time  (n={cfg['n']}, d={cfg['d']}, K={cfg['K']}, "
-          f"MLP hidden={cfg['hidden']}, T={cfg['T']}, m={cfg['m']} poisoning rows, "
-          f"lr*L={cfg['eta_l']:g}, best of {args.repeats})")
-    print("| model | reversal | training (ms) | reverse / training | vectors held "
-          "| w0 error (max) | fixed-point iters / step |")
-    print("|---|---|---|---|---|---|---|")
-    for name, rev, t_train, ratio, held, err, iters in rows:
-        print(f"| {name} | {rev} | {1e3 * t_train:.1f} | {ratio:.2f} | {held} | {err:.1e} "
-              f"| {iters:.1f} |" if rev == "fixed-point" else
-              f"| {name} | {rev} | {1e3 * t_train:.1f} | {ratio:.2f} | {held} | {err:.1e} | - |")
+def table(title, columns, rows):
+    """Print a markdown table under a ``# title`` line."""
+    print(f"\n# {title}")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
 
 
 if __name__ == "__main__":

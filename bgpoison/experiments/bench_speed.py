@@ -14,11 +14,17 @@ same process on arrays of the same shapes with the same BLAS threads (CPU time w
 wall-clock time with more; see ``clock``). Everything else a step
 does (softmax, elementwise lines, bookkeeping) is the overhead above 1.0. It also prints, per
 reversal, reverse / training and the peak memory of one ``back_gradient`` call measured with
-``tracemalloc`` (NumPy reports its buffers to it), next to the ``bytes_held`` the strategy counts.
+``tracemalloc`` (NumPy reports its buffers to it).
 
-``attack_step_table`` times one step of the MNIST multiclass attack (softmax, 1000 training
-and 1000 validation rows, T = 60, lr = 0.5, 64 points, joint update: one hypergradient and its
-line search) in this version and in another copy of the package, loaded side by side.
+With ``--baseline DIR`` (another copy of the package, e.g. an older version unpacked with
+``git archive``), the same training run and hypergradient are timed in that package too, in the
+same process, alternating runs, and the table gets their new / old ratios; and
+``attack_step_table`` times one step of the MNIST multiclass attack (softmax, 1000 training and
+1000 validation rows, T = 60, lr = 0.5, 64 points, joint update: one hypergradient and its line
+search) in both.
+
+The timing helpers (``clock``, ``best_time``, ``peak_bytes``) are the benchmark's only ones;
+``bench`` imports them from here.
 """
 import importlib.util
 import os
@@ -30,7 +36,6 @@ import numpy as np
 
 import bgpoison as bg
 from bgpoison import datasets
-from bgpoison.models.functions import WIDE
 
 SCALES = {
     "digits": dict(n=1000, m=20, n_val=500, hidden=32, T=200),
@@ -51,24 +56,22 @@ def load(scale, n, m, n_val, seed=0):
 
 def products(model, N, m):
     """The matrix products of one training step and of one reverse step of ``model`` on N rows
-    (m of them poisoning rows), as (left, right) operands of the right shapes, transposed views
-    where the model takes them (``functions.x_matmul`` and ``t_matmul``). The reverse
-    step's forward pass is kept ("stored")."""
+    (m of them poisoning rows), as (left, right) operands of the shapes the model multiplies
+    (``X @ W``, ``X.T @ dZ``, ...). The reverse step's forward pass is kept ("stored")."""
     rng = np.random.default_rng(0)
     r = lambda *shape: rng.standard_normal(shape)
     X = r(N, model.n_features)
-    xw = lambda W: (W.T, X.T) if model.n_features >= WIDE else (X, W)   # as x_matmul takes it
     if isinstance(model, bg.MLP):
         H, K = model.n_hidden, model.n_classes
-        W1, W2, A, G1, G2 = r(model.n_features, H), r(H, K), r(N, H), r(N, H), r(N, K)
-        train = [xw(W1), (A, W2), (G2, W2.T), (G1.T, X), (A.T, G2)]
-        reverse = [xw(W1), (A, W2), (A, W2), (G2, W2.T), (G2, W2.T),    # RZ1, RZ2, RdA1
-                   (G1.T, X), (A.T, G2), (A.T, G2),                      # RgW1, RgW2
-                   (G1[-m:], W1.T), (G1[-m:], W1.T)]                     # rows of H_xw v
+        W1, W2, F1, G1, G2 = r(model.n_features, H), r(H, K), r(N, H), r(N, H), r(N, K)
+        train = [(X, W1), (F1, W2), (F1.T, G2), (G2, W2.T), (X.T, G1)]   # Z1, Z2; gW2, dF1, gW1
+        reverse = [(X, W1), (F1, W2), (F1, W2),                         # RZ1; RZ2: two terms
+                   (F1.T, G2), (F1.T, G2), (G2, W2.T), (G2, W2.T), (G2, W2.T),   # RgW2; dF1, RdF1
+                   (X.T, G1), (G1[-m:], W1.T), (G1[-m:], W1.T)]          # RgW1; rows of H_xw u
     else:
         W, G = r(model.n_features, model.n_outputs), r(N, model.n_outputs)
-        train = [xw(W), (G.T, X)]                                        # Z, grad_W
-        reverse = [xw(W), (G.T, X), (G[-m:], W.T), (G[-m:], W.T)]        # RZ, H_ww v, H_xw v
+        train = [(X, W), (X.T, G)]                                       # Z, grad_W
+        reverse = [(X, W), (X.T, G), (G[-m:], W.T), (G[-m:], W.T)]       # RZ, H_ww u, H_xw u
     return train, reverse
 
 
@@ -103,8 +106,11 @@ def peak_bytes(fn):
         tracemalloc.stop()
 
 
-def floor_table(scales=("digits", "mnist"), repeats=3, eta_l=0.1):
-    from bgpoison.experiments.bench import smoothness
+def floor_table(scales=("digits", "mnist"), repeats=3, eta_l=0.1, baseline=None):
+    """One row per scale and model: training and the 'stored' hypergradient against their
+    floor, reverse / training per reversal, peak memory; with ``baseline`` (a package
+    directory) also the new / old ratios of training and hypergradient, timed alternately."""
+    old = import_package(baseline) if baseline else None
     rows = []
     for scale in scales:
         cfg = SCALES[scale]
@@ -114,22 +120,32 @@ def floor_table(scales=("digits", "mnist"), repeats=3, eta_l=0.1):
         X_all, y_all = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
         for model in (bg.SoftmaxRegression(d, K, l2=1e-3), bg.MLP(d, cfg["hidden"], K, l2=1e-3)):
             w0 = model.init_params(np.random.default_rng(0))
-            gd = bg.GradientDescent(eta_l / smoothness(model, w0, X_tr, y_tr,
-                                                       np.random.default_rng(0)), cfg["T"])
+            gd = bg.GradientDescent(eta_l / bg.smoothness(model, w0, X_tr, y_tr, 0), cfg["T"])
             train_pairs, reverse_pairs = products(model, len(y_all), cfg["m"])
             floor_train = cfg["T"] * product_time(train_pairs, repeats)
             floor_hyper = floor_train + cfg["T"] * product_time(reverse_pairs, repeats)
-            t_train, _ = best_time(lambda: gd.run(model, w0, X_all, y_all), repeats)
+            libs = {"new": (bg, model, gd, objective)}
+            if old is not None:
+                libs["old"] = (old, getattr(old, type(model).__name__)(**vars(model)),
+                               old.GradientDescent(gd.lr, gd.n_steps), old.ErrorGeneric(X_val, y_val))
+            times = {}
+            for _ in range(repeats):                           # alternate new and old
+                for name, (lib, mdl, sgd, obj) in libs.items():
+                    t, _ = best_time(lambda: sgd.run(mdl, w0, X_all, y_all), 1)
+                    h, _ = best_time(lambda: lib.back_gradient(mdl, sgd, w0, X_tr, y_tr, X_c,
+                                                               y_c, obj), 1)
+                    best = times.get(name, (np.inf, np.inf))
+                    times[name] = (min(best[0], t), min(best[1], h))
+            t_train, t_hyper = times["new"]
             row = dict(scale=scale, model=type(model).__name__, T=cfg["T"], train=t_train,
-                       floor_train=floor_train, floor_hyper=floor_hyper, reverse={}, memory={})
+                       hyper=t_hyper, floor_train=floor_train, floor_hyper=floor_hyper,
+                       old=times.get("old"), reverse={}, memory={})
             for reversal in REVERSALS:
                 hyper = lambda: bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c,
                                                  objective, reversal=reversal)
-                t, r = best_time(hyper, repeats)
+                t, _ = best_time(hyper, repeats)
                 row["reverse"][reversal] = (t - t_train) / t_train
-                row["memory"][reversal] = (peak_bytes(hyper), r.bytes_held)
-                if reversal == "stored":
-                    row["hyper"] = t
+                row["memory"][reversal] = peak_bytes(hyper)
             rows.append(row)
     return rows
 
@@ -137,20 +153,23 @@ def floor_table(scales=("digits", "mnist"), repeats=3, eta_l=0.1):
 def print_floor_table(rows, threads_label):
     print(f"\n# hypergradient and training against the floor of their matrix products "
           f"(BLAS threads: {threads_label}; best of the repeats)")
+    with_old = rows[0]["old"] is not None
+    extra = " training new / old | hypergradient new / old |" if with_old else ""
     print("| scale | model | T | training (ms) | training / floor | hypergradient 'stored' (ms) "
-          "| hypergradient / floor | reverse / training: stored, checkpoint, paper |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| hypergradient / floor | reverse / training: stored, checkpoint, paper |" + extra)
+    print("|---|---|---|---|---|---|---|---|" + "---|---|" * with_old)
     for r in rows:
         rev = ", ".join(f"{r['reverse'][k]:.2f}" for k in REVERSALS)
+        ratios = f" {r['train'] / r['old'][0]:.2f} | {r['hyper'] / r['old'][1]:.2f} |" \
+            if with_old else ""
         print(f"| {r['scale']} | {r['model']} | {r['T']} | {1e3 * r['train']:.1f} | "
               f"{r['train'] / r['floor_train']:.2f} | {1e3 * r['hyper']:.1f} | "
-              f"{r['hyper'] / r['floor_hyper']:.2f} | {rev} |")
-    print("\n# peak memory of one back_gradient call: tracemalloc peak / bytes_held (MiB)")
+              f"{r['hyper'] / r['floor_hyper']:.2f} | {rev} |" + ratios)
+    print("\n# peak memory of one back_gradient call, tracemalloc (MiB)")
     print("| scale | model | " + " | ".join(REVERSALS) + " |")
     print("|---|---|" + "---|" * len(REVERSALS))
     for r in rows:
-        cells = " | ".join(f"{peak / 2 ** 20:.1f} / {held / 2 ** 20:.1f}"
-                           for peak, held in (r["memory"][k] for k in REVERSALS))
+        cells = " | ".join(f"{r['memory'][k] / 2 ** 20:.1f}" for k in REVERSALS)
         print(f"| {r['scale']} | {r['model']} | {cells} |")
 
 

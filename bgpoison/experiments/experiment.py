@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 import bgpoison as bg
-from .. import datasets, guards
+from .. import checks, datasets
 from .results import ResultStore, summarise
 from .settings import Case, Settings
 
@@ -196,8 +196,10 @@ def check_sizes(s, fractions):
         make_model(name, data.X.shape[1], data.n_classes, s, data.image_shape)
     _retarget(s, data.n_classes)
     if s.gradient == "back-gradient" and s.reversal == "stored":        # not after hours
-        guards.check_memory(s.steps + 1, make_model(s.model, data.X.shape[1], data.n_classes,
-                                                    s, data.image_shape).n_params, s.reversal)
+        model = make_model(s.model, data.X.shape[1], data.n_classes, s, data.image_shape)
+        acts = model.forward(np.zeros(model.n_params), data.X[:s.n_train])   # one step's
+        checks.check_memory(s.steps, 8 * model.n_params + sum(a.nbytes for a in acts.values()),
+                            s.reversal)
     if s.batch_size is not None and s.batch_size > s.n_train:
         raise ValueError(f"batch-size {s.batch_size} is larger than the {s.n_train} training "
                          f"rows; use at most n-train")

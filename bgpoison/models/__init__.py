@@ -1,9 +1,15 @@
-"""The models, each a pure function of a flat parameter vector (see ``base``)."""
-from .adaline import Adaline
-from .base import Model
-from .cnn import CNN
-from .logistic import LogisticRegression
-from .mlp import MLP
-from .softmax import SoftmaxRegression
+"""The models, each a pure function of a flat parameter vector (see ``base``).
 
-__all__ = ["Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "CNN", "Model"]
+    base     what every model is: layout, checks, the public API; ``smoothness``
+    linear   ADALINE, logistic and softmax regression: one forward, backward and R-pass
+    mlp      a perceptron with any number of hidden layers and a softmax output
+    conv     im2col and average pooling, with their adjoints (for the CNN)
+    cnn      a small convolutional network: valid convolutions, average pooling, softmax
+"""
+from .base import Model, smoothness
+from .cnn import CNN
+from .linear import Adaline, LinearModel, LogisticRegression, SoftmaxRegression
+from .mlp import MLP
+
+__all__ = ["Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "CNN", "Model",
+           "LinearModel", "smoothness"]

@@ -10,38 +10,39 @@ then call four unchecked building blocks that each model writes by hand. The tra
 the reverse pass call the building blocks directly, so a forward pass can be shared:
 
     targets(y)                          -> Y     labels encoded as floats, (n, k)
-    forward(w, X)                       -> acts  dict of activations, e.g. {"Z": (n, k)}
+    forward(w, X)                       -> acts  dict of what backward and r_backward read
     backward(w, X, Y, acts)             -> grad_w L                                   (p,)
-    r_backward(w, X, Y, acts, v, rows)  -> (H_ww v, rows of H_xw v)         (p,), (r, d)
+    r_backward(w, X, Y, acts, u, rows)  -> (H_ww u, rows of H_xw u)         (p,), (r, d)
 
-``r_backward_and_grad`` returns both products and grad_w L at one point (the "paper" reversal
-needs all three there); by default it calls ``r_backward`` and ``backward``, and a model may share
-their products (the linear models take X^T RdZ and X^T dZ as one product).
-
-``reverse_needs`` names the activations that ``r_backward`` reads (None: all of them): what a
-reverse pass that keeps the forward passes of a training run has to keep.
+``forward`` returns exactly what the two backward passes read (llm.c's ``cache``): a reverse pass
+that keeps the forward passes of a training run keeps these dicts.
 
 ``r_backward`` is Pearlmutter's R-operator applied by hand to ``backward``: it differentiates
-every line of the backward pass along the direction ``v`` in weight space. The same R-pass also
-yields d/dX <grad_w L, v>, because that is the R-derivative of grad_X L (mixed partials commute).
+every line of the backward pass along a direction ``u`` in weight space. The same R-pass also
+yields H_xw u = d/dX <grad_w L, u>, because that is the R-derivative of grad_X L (mixed partials
+commute): one row per sample, the shape of X.
+
+``smoothness`` estimates L_smooth, the largest Hessian eigenvalue, from ``hvp_ww``: eta * L_smooth
+decides whether training (and its reversal) is stable.
 """
+import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from .. import _checks
+from .. import checks
 
 
-@lru_cache(maxsize=None)
-def _layout(shapes):
-    """((name, slice of w, shape), ...) from ((name, shape), ...): computed once per layout."""
-    out, start = [], 0
-    for name, shape in shapes:
-        size = int(np.prod(shape))
-        out.append((name, slice(start, start + size), shape))
-        start += size
-    return tuple(out)
+def smoothness(model, w, X, y, rng, iters=50):
+    """L_smooth ~ the largest |eigenvalue| of H_ww at w, by ``iters`` power iterations on
+    ``model.hvp_ww`` from a random direction drawn from ``rng``."""
+    u = checks.generator(rng).standard_normal(model.n_params)
+    lam = 0.0
+    for _ in range(iters):
+        Hu = model.hvp_ww(w, X, y, u)                          # (p,)
+        lam = np.linalg.norm(Hu) / np.linalg.norm(u)
+        u = Hu / np.linalg.norm(Hu)
+    return float(lam)
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,16 @@ class Model:
     """Base class: parameter layout, input checks and the public API.
 
     Subclasses set ``n_features`` and ``l2`` (dataclass fields) and define ``shapes`` (ordered
-    name -> shape), ``penalised`` (names under the l2 penalty), ``n_classes`` and the four
-    building blocks.
+    name -> shape), ``penalised`` (names under the l2 penalty), ``n_classes``, ``convex``
+    (whether L is convex in w, so that the KKT gradient applies) and the four building blocks.
     """
 
     penalised = ()
-    reverse_needs = None
+    convex = False
 
     def __post_init__(self):
-        _checks.positive_int(self.n_features, "n_features")
-        object.__setattr__(self, "l2", _checks.nonnegative(self.l2, "l2"))
+        checks.positive_int(self.n_features, "n_features")
+        object.__setattr__(self, "l2", checks.nonnegative(self.l2, "l2"))
         if isinstance(self.n_classes, bool) or int(self.n_classes) != self.n_classes \
                 or self.n_classes < 2:
             raise ValueError(f"n_classes must be an integer >= 2; got {self.n_classes!r}")
@@ -67,12 +68,16 @@ class Model:
     @property
     def n_params(self):
         """Length of the flat parameter vector ``w``."""
-        return sum(int(np.prod(s)) for s in self.shapes.values())
+        return sum(math.prod(s) for s in self.shapes.values())
 
     def unpack(self, w):
         """Named views into ``w`` (no copies): writing a view writes ``w``."""
-        return {name: w[where].reshape(shape)
-                for name, where, shape in _layout(tuple(self.shapes.items()))}
+        views, start = {}, 0
+        for name, shape in self.shapes.items():
+            size = math.prod(shape)
+            views[name] = w[start:start + size].reshape(shape)
+            start += size
+        return views
 
     def pack(self, parts):
         """Inverse of ``unpack``: a flat vector from a dict of arrays with the layout's shapes."""
@@ -83,28 +88,29 @@ class Model:
         p = self.unpack(w)
         return 0.5 * self.l2 * sum(float(np.sum(p[name] ** 2)) for name in self.penalised)
 
-    # ---- building block shared by all models -----------------------------------------------
     def data_loss(self, acts, Y):
         """Mean per-sample loss from activations, without the penalty (float)."""
         return float(np.mean(self.sample_losses(acts, Y)))
 
-    def r_backward_and_grad(self, w, X, Y, acts, v, rows):
-        """(H_ww v, rows of H_xw v, grad_w L) at w: ``r_backward`` and ``backward`` together."""
-        return self.r_backward(w, X, Y, acts, v, rows) + (self.backward(w, X, Y, acts),)
+    def loss_from(self, w, acts, Y):
+        """L(w; X) from ``acts`` = forward(w, X): what training checks for divergence (an
+        overflow gives inf, which the check reports, rather than a warning)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.data_loss(acts, Y) + self.penalty(w)
 
     # ---- public API: checks, then the building blocks ---------------------------------------
-    def check(self, w=None, X=None, y=None, v=None):
+    def check(self, w=None, X=None, y=None, u=None):
         """Validate and convert arguments; returns them in the same order (None stays None)."""
         out = []
         if w is not None:
-            out.append(_checks.as_vector(w, "w", self.n_params))
+            out.append(checks.as_vector(w, "w", self.n_params))
         if X is not None:
-            X = _checks.as_matrix(X, "X", self.n_features)
+            X = checks.as_matrix(X, "X", self.n_features)
             out.append(X)
         if y is not None:
-            out.append(_checks.as_labels(y, "y", self.n_classes, X.shape[0]))
-        if v is not None:
-            out.append(_checks.as_vector(v, "v", self.n_params))
+            out.append(checks.as_labels(y, "y", self.n_classes, X.shape[0]))
+        if u is not None:
+            out.append(checks.as_vector(u, "u", self.n_params))
         return out
 
     def scores(self, w, X):
@@ -127,14 +133,15 @@ class Model:
         w, X, y = self.check(w, X, y)
         return self.backward(w, X, self.targets(y), self.forward(w, X))
 
-    def hvp_ww(self, w, X, y, v):
-        """(grad_w grad_w L) v, shape (n_params,): the Hessian of L times v."""
-        w, X, y, v = self.check(w, X, y, v)
+    def hvp_ww(self, w, X, y, u):
+        """H_ww u = (grad_w grad_w L) u, shape (n_params,): the Hessian of L times u."""
+        w, X, y, u = self.check(w, X, y, u)
         Y = self.targets(y)
-        return self.r_backward(w, X, Y, self.forward(w, X), v, slice(0, 0))[0]
+        return self.r_backward(w, X, Y, self.forward(w, X), u, slice(0, 0))[0]
 
-    def hvp_xw(self, w, X, y, v):
-        """grad_X <grad_w L, v>, shape of X: row i is d/dx_i, the 1/n of the mean included."""
-        w, X, y, v = self.check(w, X, y, v)
+    def hvp_xw(self, w, X, y, u):
+        """H_xw u = grad_X <grad_w L, u>, shape of X: row i is d/dx_i (the 1/n of the mean
+        included)."""
+        w, X, y, u = self.check(w, X, y, u)
         Y = self.targets(y)
-        return self.r_backward(w, X, Y, self.forward(w, X), v, slice(None))[1]
+        return self.r_backward(w, X, Y, self.forward(w, X), u, slice(None))[1]

@@ -1,32 +1,36 @@
-"""Linear models: Z = X @ W + b with a per-sample loss ell(z_i, t_i) on each row.
+"""The linear models: Z = X @ W + b with a per-sample loss ell(z_i, t_i) on each row.
 
 ADALINE, logistic and softmax regression share every line of the forward, backward and R-pass
-below; they differ only in the loss ``ell`` and its first two derivatives in z, which each model
-module supplies (``link``, ``sample_losses``, ``dloss``, ``d2loss``). With n rows,
+of ``LinearModel``; each differs only in its loss ell and ell's first two derivatives in z
+(``link``, ``sample_losses``, ``dloss``, ``d2loss``). With n rows and targets T = ``targets(y)``:
 
     L        = (1/n) sum_i ell(z_i, t_i) + (l2/2) ||W||^2
-    grad_W L = X^T dZ + l2 W,       grad_b L = sum_i dZ_i,        dZ = ell'(Z, Y) / n      (n, k)
+    grad_W L = X^T dZ + l2 W,       grad_b L = sum_i dZ_i,        dZ = ell'(Z, T) / n      (n, k)
 
-(sums over the rows i are ``col_sum``, a matrix-vector product; X W and X^T G are
-``x_matmul(X, W)`` and ``t_matmul(X, G)``: see ``functions``.)
+Along a direction u = (U, c) in weight space (R{.} = d/da .(w + a u) at a = 0):
 
-Along a direction v = (V, c) in weight space (R{.} = d/da .(w + a v) at a = 0):
+    RZ  = X U + c                                   (n, k)
+    RdZ = ell''(Z, T)[RZ] / n                       (n, k)   ell'' applied to RZ row by row
+    H_ww u = (X^T RdZ + l2 U,  sum_i RdZ_i)
+    H_xw u = d/dX <grad_w L, u> = RdZ W^T + dZ U^T   (n, d)   one row per sample
 
-    RZ  = X V + c                                   (n, k)
-    RdZ = ell''(Z, Y)[RZ] / n                       (n, k)   ell'' applied to RZ row by row
-    H_ww v = (X^T RdZ + l2 V,  sum_i RdZ_i)
-    H_xw v = d/dX <grad_w L, v> = RdZ W^T + dZ V^T   (n, d)   one row per sample
+The losses, with z the row of Z and t its target:
 
-``r_backward_and_grad`` adds grad_W L and takes X^T RdZ and X^T dZ as one product of 2k columns,
-X^T [RdZ, dZ] = [X^T RdZ, X^T dZ] for wide X (``t_matmul_pair``: one pass over X instead of two;
-the same sums, possibly in another order, so equal up to round-off: tested).
+    Adaline              t = 2y - 1          ell = (z - t)^2 / 2           ell' = z - t
+                                             ell''[rz] = rz
+    LogisticRegression   t = y, p = sigmoid(z)   ell = softplus(z) - t z   ell' = p - t
+                                             ell''[rz] = p (1 - p) rz
+    SoftmaxRegression    t = onehot(y), p = softmax(z)   ell = logsumexp(z) - <t, z>
+                                             ell' = p - t      ell''[rz] = p * (rz - <p, rz>)
+
+The stable functions at the end (softplus, sigmoid, softmax, ...) stay finite for inputs up to
++-1e3; the MLP and the CNN use the same softmax output.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from .base import Model
-from .functions import col_sum, t_matmul, t_matmul_pair, x_matmul
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,15 @@ class LinearModel(Model):
     """Base of the linear models; ``n_outputs`` is k (1 for binary models, K for softmax)."""
 
     penalised = ("W",)
+    convex = True
+    optimum_needs_l2 = True        # without l2 the optimum may not exist (separable data)
 
     @property
     def shapes(self):
         return {"W": (self.n_features, self.n_outputs), "b": (self.n_outputs,)}
 
-    def init_params(self, rng):
-        """Zeros: the linear models are convex, so no symmetry needs breaking. ``rng`` unused."""
+    def init_params(self, rng=None):
+        """Zeros: the models are convex, so no symmetry needs breaking (``rng`` is unused)."""
         return np.zeros(self.n_params)
 
     def raw_scores(self, w, X):
@@ -49,35 +55,142 @@ class LinearModel(Model):
 
     def forward(self, w, X):
         p = self.unpack(w)
-        Z = x_matmul(X, p["W"]) + p["b"]                # (n, k)
-        return self.link(Z)                             # {"Z": Z, plus e.g. probabilities}
+        Z = X @ p["W"] + p["b"]                         # (n, k)
+        return self.link(Z)                             # {"Z": Z, and e.g. probabilities}
 
     def backward(self, w, X, Y, acts):
         W = self.unpack(w)["W"]
         dZ = self.dloss(acts, Y) / X.shape[0]           # (n, k)
-        return self._grad(W, t_matmul(X, dZ), dZ)
+        return self.pack({"W": X.T @ dZ + self.l2 * W, "b": dZ.sum(0)})   # (d, k), (k,)
 
-    def _grad(self, W, XtdZ, dZ):
-        """grad_w L = (X^T dZ + l2 W, sum_i dZ_i) from X^T dZ, (p,)."""
-        return self.pack({"W": XtdZ + self.l2 * W, "b": col_sum(dZ)})   # (d, k), (k,)
+    def r_backward(self, w, X, Y, acts, u, rows):
+        n, W, (U, c) = X.shape[0], self.unpack(w)["W"], self.unpack(u).values()
+        RZ = X @ U + c                                  # (n, k)  R{Z = X W + b}
+        RdZ = self.d2loss(acts, Y, RZ) / n              # (n, k)  R{dZ = ell'(Z, T) / n}
+        Hu = self.pack({"W": X.T @ RdZ + self.l2 * U, "b": RdZ.sum(0)})
+        # H_xw u for the requested rows only (the poisoning rows, in a reverse pass)
+        dZ_r = self.dloss({k: a[rows] for k, a in acts.items()}, Y[rows]) / n   # (r, k)
+        return Hu, RdZ[rows] @ W.T + dZ_r @ U.T        # (p,), (r, d)
 
-    def r_backward(self, w, X, Y, acts, v, rows, grad=False):
-        n = X.shape[0]
-        W = self.unpack(w)["W"]
-        q = self.unpack(v)
-        RZ = x_matmul(X, q["W"]) + q["b"]               # (n, k)  forward line Z = XW + b, along v
-        RdZ = self.d2loss(acts, RZ) / n                 # (n, k)  backward line dZ = ell'/n, along v
-        if grad:                                        # and grad_w L: dZ = ell'(Z, Y) / n
-            dZ = self.dloss(acts, Y) / n                # (n, k)
-            XtRdZ, XtdZ = t_matmul_pair(X, RdZ, dZ)     # (d, k) each, one pass over a wide X
-        else:
-            XtRdZ = t_matmul(X, RdZ)                    # (d, k)
-        Hv = self.pack({"W": XtRdZ + self.l2 * q["W"], "b": col_sum(RdZ)})
-        # d/dX of <grad_w L, v> for the requested rows only (the poisoning rows in a reverse pass)
-        acts_r = {key: a[rows] for key, a in acts.items()}
-        dZ_r = self.dloss(acts_r, Y[rows]) / n          # (r, k)
-        dX_r = RdZ[rows] @ W.T + dZ_r @ q["W"].T        # (r, d)
-        return (Hv, dX_r, self._grad(W, XtdZ, dZ)) if grad else (Hv, dX_r)
 
-    def r_backward_and_grad(self, w, X, Y, acts, v, rows):
-        return self.r_backward(w, X, Y, acts, v, rows, grad=True)
+@dataclass(frozen=True)
+class Adaline(LinearModel):
+    """ADALINE (squared loss on -1/+1 targets), ``n_features`` inputs, penalty ``l2``; labels
+    0/1, ``predict`` gives 1 where z > 0."""
+
+    n_features: int
+    l2: float = 0.0
+    n_outputs = 1
+    n_classes = 2
+    optimum_needs_l2 = False       # H_ww = X^T X / n: definite when X has full column rank
+
+    def targets(self, y):
+        return (2.0 * y - 1.0)[:, None]                 # (n, 1) in {-1, +1}
+
+    def link(self, Z):
+        return {"Z": Z}
+
+    def sample_losses(self, acts, Y):
+        return 0.5 * (acts["Z"] - Y)[:, 0] ** 2          # (n,)
+
+    def dloss(self, acts, Y):
+        return acts["Z"] - Y                             # (n, 1)
+
+    def d2loss(self, acts, Y, RZ):
+        return RZ                                        # (n, 1)
+
+
+@dataclass(frozen=True)
+class LogisticRegression(LinearModel):
+    """Binary logistic regression, ``n_features`` inputs, penalty ``l2``; labels 0/1."""
+
+    n_features: int
+    l2: float = 0.0
+    n_outputs = 1
+    n_classes = 2
+
+    def targets(self, y):
+        return y.astype(float)[:, None]                  # (n, 1) in {0, 1}
+
+    def link(self, Z):
+        return {"Z": Z, "P": sigmoid(Z)}                 # P = p(y = 1 | x), (n, 1)
+
+    def sample_losses(self, acts, Y):
+        Z = acts["Z"]
+        return (softplus(Z) - Y * Z)[:, 0]               # (n,)  = -log p(y | x)
+
+    def dloss(self, acts, Y):
+        return acts["P"] - Y                             # (n, 1)
+
+    def d2loss(self, acts, Y, RZ):
+        P = acts["P"]
+        return P * (1.0 - P) * RZ                        # (n, 1)
+
+
+@dataclass(frozen=True)
+class SoftmaxRegression(LinearModel):
+    """Softmax regression with ``n_classes`` classes, ``n_features`` inputs, penalty ``l2``."""
+
+    n_features: int
+    n_classes: int
+    l2: float = 0.0
+
+    @property
+    def n_outputs(self):
+        return self.n_classes
+
+    def targets(self, y):
+        return one_hot(y, self.n_classes)                # (n, K)
+
+    def link(self, Z):
+        return {"Z": Z, "P": softmax(Z)}                 # P: class probabilities, (n, K)
+
+    def sample_losses(self, acts, Y):
+        return cross_entropy(acts["Z"], Y)               # (n,)
+
+    def dloss(self, acts, Y):
+        return acts["P"] - Y                             # (n, K)
+
+    def d2loss(self, acts, Y, RZ):
+        return softmax_jvp(acts["P"], RZ)                # (n, K)
+
+
+# ---- numerically stable functions ---------------------------------------------------------------
+def softplus(z):
+    """log(1 + e^z), computed as logaddexp(0, z) so that it never overflows."""
+    return np.logaddexp(0.0, z)
+
+
+def sigmoid(z):
+    """1 / (1 + e^-z) = exp(-softplus(-z)): no overflow for large |z|."""
+    return np.exp(-softplus(-z))
+
+
+def one_hot(y, n_classes):
+    """(n,) integer labels -> (n, K) float one-hot rows."""
+    Y = np.zeros((y.shape[0], n_classes))
+    Y[np.arange(y.shape[0]), y] = 1.0
+    return Y
+
+
+def log_softmax(Z):
+    """Z - logsumexp(Z) row by row, shifting by the row maximum first.  (n, K) -> (n, K)"""
+    S = Z - Z.max(axis=1, keepdims=True)                 # (n, K), every entry <= 0
+    return S - np.log(np.exp(S).sum(axis=1, keepdims=True))
+
+
+def softmax(Z):
+    """exp(Z_k - max Z) / sum_j exp(Z_j - max Z) row by row: probabilities.  (n, K) -> (n, K)"""
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))         # (n, K), the shift avoids overflow
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def cross_entropy(Z, Y):
+    """-sum_k Y_k log softmax(Z)_k per row, (n,)."""
+    return -(Y * log_softmax(Z)).sum(axis=1)
+
+
+def softmax_jvp(P, RZ):
+    """Directional derivative of softmax at probabilities P along RZ: P * (RZ - <P, RZ>), row
+    by row; (diag(p) - p p^T) rz, the Hessian of logsumexp applied to rz.  (n, K)"""
+    return P * (RZ - (P * RZ).sum(axis=1, keepdims=True))

@@ -1,60 +1,59 @@
 """A perceptron with any number of hidden layers, a smooth activation f and a softmax output.
 
-Layers l = 1..L, with L - 1 hidden layers of widths H_1..H_{L-1} (``n_hidden``), A_0 = X (n, d):
+J hidden layers (``n_hidden``, widths d_1..d_J; d_0 = d, d_{J+1} = K), layers l = 1..J+1,
+F_0 = X (n, d):
 
-    Z_l = A_{l-1} W_l + b_l     (n, H_l)      A_l = f(Z_l), D_l = f'(Z_l)   for l < L
-    P = softmax(Z_L)            (n, K)        W_l: (H_{l-1}, H_l) with H_0 = d, H_L = K
-    L = mean_i cross_entropy(Z_L,i, y_i) + (l2/2) sum_l ||W_l||^2
+    Z_l = F_{l-1} W_l + b_l     (n, d_l)      F_l = f(Z_l), D_l = f'(Z_l)    for l <= J
+    P = softmax(Z_{J+1})        (n, K)        W_l: (d_{l-1}, d_l)
+    L = mean_i cross_entropy(Z_{J+1,i}, y_i) + (l2/2) sum_l ||W_l||^2
 
-Backward, from dZ_L = (P - Y)/n and for l = L down to 1:
+Backward, from dZ_{J+1} = (P - Y)/n and for l = J+1 down to 1:
 
-    gW_l = A_{l-1}^T dZ_l + l2 W_l      gb_l = sum_i dZ_l
-    dA_{l-1} = dZ_l W_l^T               dZ_{l-1} = dA_{l-1} * D_{l-1}      (l > 1)
+    gW_l = F_{l-1}^T dZ_l + l2 W_l      gb_l = sum_i dZ_l
+    dF_{l-1} = dZ_l W_l^T               dZ_{l-1} = dF_{l-1} * D_{l-1}      (l > 1)
     grad_X L = dZ_1 W_1^T
 
-R-pass along v = (V_1, c_1, ..., V_L, c_L): Pearlmutter's R{.} of every line above, with
-DD_l = f''(Z_l), RA_0 = 0 (X does not depend on w) and products of two varying factors giving
-two terms:
+R-pass along u = (U_1, c_1, ..., U_{J+1}, c_{J+1}): Pearlmutter's R{.} of every line above,
+with D2_l = f''(Z_l), RF_0 = 0 (X does not depend on w) and products of two varying factors
+giving two terms:
 
-    RZ_l = RA_{l-1} W_l + A_{l-1} V_l + c_l        RA_l = D_l * RZ_l                 forward
-    RdZ_L = P * (RZ_L - <P, RZ_L>)/n                                                  backward
-    RgW_l = RA_{l-1}^T dZ_l + A_{l-1}^T RdZ_l + l2 V_l      Rgb_l = sum_i RdZ_l
-    RdA_{l-1} = RdZ_l W_l^T + dZ_l V_l^T
-    RdZ_{l-1} = RdA_{l-1} * D_{l-1} + dA_{l-1} * DD_{l-1} * RZ_{l-1}
-    H_xw v = R{grad_X L} = RdZ_1 W_1^T + dZ_1 V_1^T     (n, d)
+    RZ_l = RF_{l-1} W_l + F_{l-1} U_l + c_l        RF_l = D_l * RZ_l                 forward
+    RdZ_{J+1} = P * (RZ_{J+1} - <P, RZ_{J+1}>)/n                                      backward
+    RgW_l = RF_{l-1}^T dZ_l + F_{l-1}^T RdZ_l + l2 U_l      Rgb_l = sum_i RdZ_l
+    RdF_{l-1} = RdZ_l W_l^T + dZ_l U_l^T
+    RdZ_{l-1} = RdF_{l-1} * D_{l-1} + dF_{l-1} * D2_{l-1} * RZ_{l-1}
+    H_xw u = R{grad_X L} = RdZ_1 W_1^T + dZ_1 U_1^T     (n, d)
 
-Worked example, one hidden layer (L = 2, ``MLP(d, H, K)``), forward, backward, R-pass:
+Worked example, one hidden layer (J = 1, ``MLP(d, h, K)``), forward, backward, R-pass:
 
-    Z1 = X W1 + b1     A1 = f(Z1)     Z2 = A1 W2 + b2     P = softmax(Z2)
-    dZ2 = (P - Y)/n    gW2 = A1^T dZ2 + l2 W2    dA1 = dZ2 W2^T    dZ1 = dA1 * D1
+    Z1 = X W1 + b1     F1 = f(Z1)     Z2 = F1 W2 + b2     P = softmax(Z2)
+    dZ2 = (P - Y)/n    gW2 = F1^T dZ2 + l2 W2    dF1 = dZ2 W2^T    dZ1 = dF1 * D1
     gW1 = X^T dZ1 + l2 W1                        (grad_X L = dZ1 W1^T)
-    RZ1 = X V1 + c1    RA1 = D1 * RZ1            RZ2 = RA1 W2 + A1 V2 + c2
-    RdZ2 = P*(RZ2 - <P,RZ2>)/n                   RgW2 = RA1^T dZ2 + A1^T RdZ2 + l2 V2
-    RdA1 = RdZ2 W2^T + dZ2 V2^T                  RdZ1 = RdA1 * D1 + dA1 * DD1 * RZ1
-    RgW1 = X^T RdZ1 + l2 V1                      H_xw v = RdZ1 W1^T + dZ1 V1^T
+    RZ1 = X U1 + c1    RF1 = D1 * RZ1            RZ2 = RF1 W2 + F1 U2 + c2
+    RdZ2 = P*(RZ2 - <P,RZ2>)/n                   RgW2 = RF1^T dZ2 + F1^T RdZ2 + l2 U2
+    RdF1 = RdZ2 W2^T + dZ2 U2^T                  RdZ1 = RdF1 * D1 + dF1 * D2_1 * RZ1
+    RgW1 = X^T RdZ1 + l2 U1                      H_xw u = RdZ1 W1^T + dZ1 U1^T
 
-X W and X^T G for the data matrix are computed by ``x_matmul`` and ``t_matmul`` (see ``functions``).
+``forward`` keeps F_l, Z_{J+1} and P; D_l and D2_l are recomputed from F_l (``ACTIVATIONS``).
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _checks
-from .functions import col_sum, sigmoid, softmax, softmax_jvp, softplus, t_matmul, x_matmul
+from .. import checks
 from .base import Model
-from .softmax import cross_entropy, one_hot
+from .linear import cross_entropy, one_hot, sigmoid, softmax, softmax_jvp, softplus
 
-
-# name -> (f(Z), f'(Z) from A, f''(Z) from (A, D1)), where A = f(Z) and D1 = f'(Z); both
-# derivatives are functions of A, so a reverse pass keeps A1 alone and recomputes D1 from it:
-#   tanh:     f' = 1 - A^2                              f'' = -2 A f'
-#   sigmoid:  f' = A (1 - A)                            f'' = f' (1 - 2A)
-#   softplus: f' = sigmoid(Z) = 1 - e^-A = -expm1(-A)   f'' = f' (1 - f')
-#             (e^A = 1 + e^Z; expm1 keeps it accurate where A is tiny)
+# name -> (f(Z), f'(Z) from F, f''(Z) from (F, D)), where F = f(Z) and D = f'(Z): both
+# derivatives are functions of F, so forward keeps F alone and the backward passes recompute:
+#   tanh:     f' = 1 - F^2                              f'' = -2 F f'
+#   sigmoid:  f' = F (1 - F)                            f'' = f' (1 - 2F)
+#   softplus: f' = sigmoid(Z) = 1 - e^-F = -expm1(-F)   f'' = f' (1 - f')
+#             (e^F = 1 + e^Z; expm1 keeps it accurate where F is tiny)
 ACTIVATIONS = {
-    "tanh": (np.tanh, lambda A: 1.0 - A * A, lambda A, D1: -2.0 * A * D1),
-    "sigmoid": (sigmoid, lambda A: A * (1.0 - A), lambda A, D1: D1 * (1.0 - 2.0 * A)),
-    "softplus": (softplus, lambda A: -np.expm1(-A), lambda A, D1: D1 * (1.0 - D1)),
+    "tanh": (np.tanh, lambda F: 1.0 - F * F, lambda F, D: -2.0 * F * D),
+    "sigmoid": (sigmoid, lambda F: F * (1.0 - F), lambda F, D: D * (1.0 - 2.0 * F)),
+    "softplus": (softplus, lambda F: -np.expm1(-F), lambda F, D: D * (1.0 - D)),
 }
 
 
@@ -63,19 +62,14 @@ def check_activation(activation):
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
 
 
-def _tmul(l, A, G):
-    """A_{l-1}^T G: ``t_matmul`` for the data matrix (l = 1), plain A.T @ G for hidden layers."""
-    return t_matmul(A, G) if l == 1 else A.T @ G
-
-
 @dataclass(frozen=True)
 class MLP(Model):
     """Hidden layers of widths ``n_hidden`` (an int: one layer; a tuple such as (64, 32): one
     per entry) with ``activation`` (tanh, sigmoid or softplus), softmax output over
     ``n_classes``, penalty ``l2`` on every W_l (not on biases).
 
-    ``unpack(w)`` gives W1, b1, ..., WL, bL with L = len(hidden) + 1: W_l of shape
-    (H_{l-1}, H_l) (rows: inputs, columns: units; Z_l = A_{l-1} W_l + b_l), b_l of shape (H_l,).
+    ``unpack(w)`` gives W1, b1, ..., W{J+1}, b{J+1}: W_l of shape (d_{l-1}, d_l) (rows: inputs,
+    columns: units; Z_l = F_{l-1} W_l + b_l), b_l of shape (d_l,).
     """
 
     n_features: int
@@ -99,12 +93,12 @@ class MLP(Model):
 
     @property
     def hidden(self):
-        """Widths of the hidden layers, a tuple (H_1, ..., H_{L-1})."""
+        """Widths of the hidden layers, a tuple (d_1, ..., d_J)."""
         return self.n_hidden if isinstance(self.n_hidden, tuple) else (self.n_hidden,)
 
     @property
     def n_layers(self):
-        """L: hidden layers plus the output layer."""
+        """J + 1: hidden layers plus the output layer."""
         return len(self.hidden) + 1
 
     @property
@@ -120,15 +114,10 @@ class MLP(Model):
     def penalised(self):
         return tuple(f"W{l}" for l in range(1, self.n_layers + 1))
 
-    @property
-    def reverse_needs(self):
-        """What ``r_backward`` reads: A_l of every hidden layer and P (not Z_L; D_l = f'(Z_l)
-        it recomputes from A_l, which halves what a stored trajectory keeps)."""
-        return tuple(f"A{l}" for l in range(1, self.n_layers)) + ("P",)
-
     def init_params(self, rng):
-        """Gaussian weights with variance 1/fan_in, zero biases, drawn from ``rng``."""
-        rng = _checks.generator(rng)                             # a Generator or an int seed
+        """Gaussian weights with variance 1/fan_in, zero biases, drawn from ``rng`` (a
+        Generator or an int seed)."""
+        rng = checks.generator(rng)
         w = np.zeros(self.n_params)
         p = self.unpack(w)
         for name in self.penalised:
@@ -140,70 +129,62 @@ class MLP(Model):
         return one_hot(y, self.n_classes)                        # (n, K)
 
     def raw_scores(self, w, X):
-        return self.forward(w, X)[f"Z{self.n_layers}"]           # (n, K)
+        return self.forward(w, X)["Z"]                           # (n, K)
 
     def sample_losses(self, acts, Y):
-        return cross_entropy(acts[f"Z{self.n_layers}"], Y)      # (n,)
+        return cross_entropy(acts["Z"], Y)                       # (n,)
 
     def forward(self, w, X):
-        """acts: A_l, D_l for hidden layers l < L, then Z_L and P."""
-        p, L = self.unpack(w), self.n_layers
-        f, df, _ = ACTIVATIONS[self.activation]
-        acts, A = {}, X                                          # A_0 = X, (n, d)
-        for l in range(1, L):
-            Z = x_matmul(A, p[f"W{l}"]) + p[f"b{l}"]             # Z_l, (n, H_l)
-            A = f(Z)                                             # A_l, (n, H_l)
-            acts[f"A{l}"], acts[f"D{l}"] = A, df(A)             # D_l = f'(Z_l) from A_l
-        Z = A @ p[f"W{L}"] + p[f"b{L}"]                          # Z_L, (n, K)
-        acts[f"Z{L}"], acts["P"] = Z, softmax(Z)
-        return acts
-
-    def _input(self, X, acts, l):
-        """A_{l-1}: the data for l = 1, else the hidden activations."""
-        return X if l == 1 else acts[f"A{l - 1}"]
+        """acts: F_l of the hidden layers l <= J ("F1", ...), then Z = Z_{J+1} and P."""
+        p, out = self.unpack(w), self.n_layers
+        f = ACTIVATIONS[self.activation][0]
+        acts, F = {}, X                                          # F_0 = X, (n, d)
+        for l in range(1, out):
+            F = acts[f"F{l}"] = f(F @ p[f"W{l}"] + p[f"b{l}"])   # F_l = f(Z_l), (n, d_l)
+        Z = F @ p[f"W{out}"] + p[f"b{out}"]                      # Z_{J+1}, (n, K)
+        return {**acts, "Z": Z, "P": softmax(Z)}
 
     def backward(self, w, X, Y, acts):
-        p, L = self.unpack(w), self.n_layers
+        p, out = self.unpack(w), self.n_layers
+        df = ACTIVATIONS[self.activation][1]
+        F = [X] + [acts[f"F{l}"] for l in range(1, out)]         # F_0 .. F_J
         g = {}
-        dZ = (acts["P"] - Y) / X.shape[0]                        # dZ_L, (n, K)
-        for l in range(L, 0, -1):
-            A = self._input(X, acts, l)                          # A_{l-1}, (n, H_{l-1})
-            g[f"W{l}"] = _tmul(l, A, dZ) + self.l2 * p[f"W{l}"]  # (H_{l-1}, H_l)
-            g[f"b{l}"] = col_sum(dZ)                             # (H_l,)
+        dZ = (acts["P"] - Y) / X.shape[0]                        # dZ_{J+1}, (n, K)
+        for l in range(out, 0, -1):
+            g[f"W{l}"] = F[l - 1].T @ dZ + self.l2 * p[f"W{l}"]  # (d_{l-1}, d_l)
+            g[f"b{l}"] = dZ.sum(0)                               # (d_l,)
             if l > 1:
-                dZ = (dZ @ p[f"W{l}"].T) * acts[f"D{l - 1}"]     # dZ_{l-1}, (n, H_{l-1})
+                dZ = (dZ @ p[f"W{l}"].T) * df(F[l - 1])          # dZ_{l-1} = dF_{l-1} * D_{l-1}
         return self.pack(g)
 
-    def r_backward(self, w, X, Y, acts, v, rows):
-        n, L = X.shape[0], self.n_layers
-        p, q = self.unpack(w), self.unpack(v)
-        _, df, f2 = ACTIVATIONS[self.activation]
-        D = {l: df(acts[f"A{l}"]) for l in range(1, L)}          # D_l = f'(Z_l) from A_l
-        # forward lines again, and their R-derivatives (RA_0 = 0)
-        RZ, RA = {}, {0: None}
-        for l in range(1, L + 1):
-            A = self._input(X, acts, l)                          # A_{l-1}
-            R = x_matmul(A, q[f"W{l}"]) + q[f"b{l}"]             # A_{l-1} V_l + c_l
+    def r_backward(self, w, X, Y, acts, u, rows):
+        n, out = X.shape[0], self.n_layers
+        p, q = self.unpack(w), self.unpack(u)
+        _, df, d2f = ACTIVATIONS[self.activation]
+        F = [X] + [acts[f"F{l}"] for l in range(1, out)]         # F_0 .. F_J
+        D = [None] + [df(F[l]) for l in range(1, out)]           # D_l = f'(Z_l) from F_l
+        # forward lines again, along u (RF_0 = 0)
+        RZ, RF = [None], [None]
+        for l in range(1, out + 1):
+            R = F[l - 1] @ q[f"W{l}"] + q[f"b{l}"]               # F_{l-1} U_l + c_l
             if l > 1:
-                R += RA[l - 1] @ p[f"W{l}"]                      # + RA_{l-1} W_l, (n, H_l)
-            RZ[l] = R
-            if l < L:
-                RA[l] = D[l] * R                                 # RA_l = D_l * RZ_l
+                R += RF[l - 1] @ p[f"W{l}"]                      # + RF_{l-1} W_l, (n, d_l)
+            RZ.append(R)
+            RF.append(D[l] * R if l < out else None)             # RF_l = D_l * RZ_l
         # backward lines, and their R-derivatives
-        Hv = {}
-        dZ = (acts["P"] - Y) / n                                 # dZ_L, (n, K)
-        RdZ = softmax_jvp(acts["P"], RZ[L]) / n                  # RdZ_L, (n, K)
-        for l in range(L, 0, -1):
-            A = self._input(X, acts, l)                          # A_{l-1}
-            RgW = _tmul(l, A, RdZ) + self.l2 * q[f"W{l}"]        # A_{l-1}^T RdZ_l + l2 V_l
+        Hu = {}
+        dZ = (acts["P"] - Y) / n                                 # dZ_{J+1}, (n, K)
+        RdZ = softmax_jvp(acts["P"], RZ[out]) / n                # RdZ_{J+1}, (n, K)
+        for l in range(out, 0, -1):
+            RgW = F[l - 1].T @ RdZ + self.l2 * q[f"W{l}"]        # F_{l-1}^T RdZ_l + l2 U_l
             if l > 1:
-                RgW += RA[l - 1].T @ dZ                          # + RA_{l-1}^T dZ_l
-            Hv[f"W{l}"], Hv[f"b{l}"] = RgW, col_sum(RdZ)
+                RgW += RF[l - 1].T @ dZ                          # + RF_{l-1}^T dZ_l
+            Hu[f"W{l}"], Hu[f"b{l}"] = RgW, RdZ.sum(0)
             if l > 1:
-                dA = dZ @ p[f"W{l}"].T                           # dA_{l-1}
-                RdA = RdZ @ p[f"W{l}"].T + dZ @ q[f"W{l}"].T     # RdA_{l-1}
-                DD = f2(acts[f"A{l - 1}"], D[l - 1])             # f''(Z_{l-1})
-                RdZ = RdA * D[l - 1] + dA * DD * RZ[l - 1]       # RdZ_{l-1}
-                dZ = dA * D[l - 1]                               # dZ_{l-1}
-        dX_r = RdZ[rows] @ p["W1"].T + dZ[rows] @ q["W1"].T      # (r, d): RdZ_1 W1^T + dZ_1 V1^T
-        return self.pack(Hv), dX_r
+                dF = dZ @ p[f"W{l}"].T                           # dF_{l-1}
+                RdF = RdZ @ p[f"W{l}"].T + dZ @ q[f"W{l}"].T     # RdF_{l-1}
+                D2 = d2f(F[l - 1], D[l - 1])                     # f''(Z_{l-1})
+                RdZ = RdF * D[l - 1] + dF * D2 * RZ[l - 1]       # RdZ_{l-1}
+                dZ = dF * D[l - 1]                               # dZ_{l-1}
+        dX_r = RdZ[rows] @ p["W1"].T + dZ[rows] @ q["W1"].T      # (r, d): RdZ_1 W1^T + dZ_1 U1^T
+        return self.pack(Hu), dX_r

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import bgpoison as bg
-from bgpoison.models.functions import sigmoid, softplus
+from bgpoison.models.linear import sigmoid, softplus
 
 
 @dataclass(frozen=True)
