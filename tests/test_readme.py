@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-DOCUMENTS = ["README.md", "RESULTS.md", "results/deep/README.md"]
+DOCUMENTS = ["README.md", "RESULTS.md", "results/digits/README.md", "results/deep/README.md"]
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.S | re.M)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")        # [text](target) and ![alt](target)
