@@ -3,8 +3,8 @@
 Muñoz-González et al., "Towards Poisoning of Deep Learning Algorithms with Back-gradient
 Optimization", AISec 2017. The modules follow the paper's algorithms one to one:
 
-    models/          ADALINE, logistic, softmax, MLP (any depth), CNN: loss, gradient and two
-                     Hessian products
+    models/          ADALINE, logistic, softmax, linear SVM, MLP (any depth), CNN: loss,
+                     gradient and two Hessian products
     training         Algorithm "train": gradient descent, full or mini-batch (optionally momentum)
     reversal         how the reverse pass recovers w_t: stored, checkpoint, paper, fixed-point
     back_gradient    Algorithm "back-gradient": dA/dX_c through the whole training run
@@ -24,7 +24,7 @@ from .attack import AttackResult, PoisoningAttack, flip_labels
 from .back_gradient import BackGradient, BackGradientResult, back_gradient
 from .evaluation import Evaluation, evaluate
 from .implicit import KKTGradient, implicit_gradient
-from .models import CNN, MLP, Adaline, LogisticRegression, Model, SoftmaxRegression
+from .models import CNN, MLP, Adaline, LinearSVM, LogisticRegression, Model, SoftmaxRegression
 from .objectives import ErrorGeneric, ErrorSpecific
 from .reversal import ConvergenceError
 from .training import DivergenceError, GradientDescent
@@ -32,7 +32,7 @@ from .training import DivergenceError, GradientDescent
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "CNN", "Model",
+    "Adaline", "LogisticRegression", "SoftmaxRegression", "LinearSVM", "MLP", "CNN", "Model",
     "GradientDescent", "DivergenceError",
     "back_gradient", "BackGradientResult", "ConvergenceError", "BackGradient",
     "ErrorGeneric", "ErrorSpecific", "gradcheck",

@@ -5,5 +5,6 @@ from .cnn import CNN
 from .logistic import LogisticRegression
 from .mlp import MLP
 from .softmax import SoftmaxRegression
+from .svm import LinearSVM
 
-__all__ = ["Adaline", "LogisticRegression", "SoftmaxRegression", "MLP", "CNN", "Model"]
+__all__ = ["Adaline", "LogisticRegression", "SoftmaxRegression", "LinearSVM", "MLP", "CNN", "Model"]
