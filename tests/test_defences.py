@@ -179,3 +179,40 @@ def test_a_constraint_for_another_number_of_features_is_refused():
     with pytest.raises(ValueError, match="constraint is for 3 features but the model has 2"):
         bg.PoisoningAttack(model, bg.GradientDescent(0.1, 5), bg.ErrorGeneric(np.eye(2), [0, 1]),
                            2, constraint=region)
+
+
+def test_evaluate_with_a_defence_reports_detection_and_false_positives_and_trains_on_the_rest():
+    offsets = [np.array([0.0, -0.25]), np.array([0.25, 0.0])]
+    X, y, outlier = blobs_with_outliers(np.random.default_rng(0), offset=offsets)
+    X_tr, y_tr, X_c, y_c = X[~outlier], y[~outlier], X[outlier], 1 - y[outlier]   # flipped
+    model, gd = bg.LogisticRegression(2, l2=0.01), bg.GradientDescent(2.0, 100)
+    X_te, y_te = X_tr[::2], y_tr[::2]
+    # fitted on D_tr ∪ D_c: the flipped rows sit 8 sd away from the centroid of their new
+    # class too (the other class's centre is 0.57 away), so the sphere catches all six
+    ev = bg.evaluate(model, gd, X_tr, y_tr, X_te, y_te, X_c, y_c, rng=0,
+                     defence=defences.Sphere(Q))
+    clean = bg.evaluate(model, gd, X_tr, y_tr, X_te, y_te, rng=0)
+    assert ev.detection_rate == 1.0
+    assert ev.false_positive_rate < 0.05
+    assert ev.kept.shape == (len(y_tr) + len(y_c),)
+    assert clean.detection_rate is None and clean.kept is None          # old callers: no change
+    # a defence fitted beforehand (on the clean rows: a trusted set) is used as it is
+    trusted = defences.Sphere(Q).fit(X_tr, y_tr)
+    ev2 = bg.evaluate(model, gd, X_tr, y_tr, X_te, y_te, X_c, y_c, rng=0, defence=trusted)
+    np.testing.assert_array_equal(ev2.kept, np.concatenate(
+        [trusted.keep(X_tr, y_tr), trusted.keep(X_c, y_c)]))
+    # without poisoning rows the detection rate is undefined, not 0
+    assert np.isnan(bg.evaluate(model, gd, X_tr, y_tr, X_te, y_te, rng=0,
+                                defence=defences.Sphere(Q)).detection_rate)
+
+
+def test_evaluate_with_knn_labels_trains_on_the_relabelled_set():
+    offsets = [np.array([0.4, 0.4]), np.array([-0.4, -0.4])]
+    X, y, outlier = blobs_with_outliers(np.random.default_rng(4), offset=offsets)
+    model, gd = bg.LogisticRegression(2, l2=0.01), bg.GradientDescent(2.0, 100)
+    X_tr, y_tr, X_c, y_c = X[~outlier], y[~outlier], X[outlier], y[outlier]
+    ev = bg.evaluate(model, gd, X_tr, y_tr, X_tr, y_tr, X_c, y_c, rng=0,
+                     defence=defences.KNNLabels())
+    truth = bg.evaluate(model, gd, X_tr, y_tr, X_tr, y_tr, X_c, 1 - y_c, rng=0)
+    assert (ev.detection_rate, ev.false_positive_rate) == (1.0, 0.0)
+    np.testing.assert_array_equal(ev.w, truth.w)             # same rows, same labels, same run
