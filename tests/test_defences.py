@@ -216,3 +216,26 @@ def test_evaluate_with_knn_labels_trains_on_the_relabelled_set():
     truth = bg.evaluate(model, gd, X_tr, y_tr, X_tr, y_tr, X_c, 1 - y_c, rng=0)
     assert (ev.detection_rate, ev.false_positive_rate) == (1.0, 0.0)
     np.testing.assert_array_equal(ev.w, truth.w)             # same rows, same labels, same run
+
+
+@given(regions())
+def test_the_attacks_projection_lands_in_its_box_and_its_constraint(problem):
+    region, X, y, X0, lb, ub = problem
+    d, K = X.shape[1], region.n_classes or 2
+    model = bg.SoftmaxRegression(d, K)
+    attack = bg.PoisoningAttack(model, bg.GradientDescent(0.1, 2),
+                                bg.ErrorGeneric(np.zeros((1, d)), [0]), 1, lb, ub,
+                                constraint=region)
+    P = attack.project(X, y, X0)
+    assert np.all((lb <= P) & (P <= ub))
+    assert region.contains(P, y, X0).all()              # up to constraints.TOL
+
+
+def test_a_constraint_whose_centres_leave_the_box_or_with_a_grid_is_refused():
+    model = bg.LogisticRegression(2)
+    args = (model, bg.GradientDescent(0.1, 2), bg.ErrorGeneric(np.eye(2), [0, 1]), 1)
+    outside = constraints.ClassBall(np.array([[0.5, 0.5], [1.5, 0.5]]), np.ones(2))
+    with pytest.raises(ValueError, match="centres must lie inside the box"):
+        bg.PoisoningAttack(*args, constraint=outside)
+    with pytest.raises(ValueError, match="grid"):
+        bg.PoisoningAttack(*args, grid=0.5, constraint=constraints.Distance(0.1))

@@ -76,3 +76,29 @@ def test_svm_trains_to_separate_separable_data():
     model = bg.LinearSVM(2, l2=0.01)
     w = bg.GradientDescent(0.5, 200).run(model, model.init_params(rng), X, y)
     np.testing.assert_array_equal(model.predict(w, X), y)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_svm_hypergradient_matches_finite_differences_of_the_training_run(seed):
+    # the reverse pass reads ell'' through svm.r_backward: check dA/dX_c end to end, on runs
+    # whose margins (training rows at every step, validation rows at the end) all stay KINK
+    # away from 1, where finite differences of a C^1 loss are as accurate as for a smooth one
+    rng = np.random.default_rng(seed)
+    model, gd = bg.LinearSVM(3, l2=0.1), bg.GradientDescent(0.2, 5)
+    X_tr, X_c, X_val = (rng.standard_normal((k, 3)) for k in (8, 2, 6))
+    y_tr, y_c, y_val = (rng.integers(0, 2, k) for k in (8, 2, 6))
+    w0 = 0.5 * rng.standard_normal(model.n_params)
+    X, y = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
+    for T in range(5):
+        w = bg.GradientDescent(0.2, T).run(model, w0, X, y) if T else w0
+        assert np.min(np.abs(1 - (2 * y - 1) * model.scores(w, X))) > KINK, "pick another seed"
+    w_T = gd.run(model, w0, X, y)
+    assert np.min(np.abs(1 - (2 * y_val - 1) * model.scores(w_T, X_val))) > KINK
+    objective = bg.ErrorGeneric(X_val, y_val)
+    result = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
+    bare = bg.LinearSVM(3)                                   # A: the unpenalised loss
+
+    def A(X_c_):
+        return bare.loss(gd.run(model, w0, np.vstack([X_tr, X_c_]), y), X_val, y_val)
+    assert result.value == pytest.approx(A(X_c), rel=1e-12)
+    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=rng, name="svm", arg="X_c")
