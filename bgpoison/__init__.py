@@ -11,7 +11,9 @@ Optimization", AISec 2017. The modules follow the paper's algorithms one to one:
     objectives       the attacker's A(w): error-generic and error-specific
     attack           Algorithm "attack": projected ascent on the poisoning points
     implicit         the KKT (implicit-function) hypergradient, the baseline
-    evaluation       retrain a victim and measure its test error
+    evaluation       retrain a victim (behind a defence, if given) and measure its test error
+    defences         sanitisers: Sphere, Slab, LossFilter, KNNLabels (fit, keep, sanitise)
+    constraints      regions an attack stays in (a defence's, a distance limit) and box ∩ region
     gradcheck        central finite differences to check every derivative
 
 Symbols follow the paper: eta (``lr``), T (``n_steps``), w_t, X_c (poisoning points), A (the
@@ -19,7 +21,7 @@ attacker's objective). Naming rule: in a reverse pass ``d<name>`` is the derivat
 scalar (A) with respect to ``<name>``, with the same shape as ``<name>``: ``dw`` is dA/dw_t,
 ``dX_c`` is dA/dX_c. ``R<name>`` is Pearlmutter's R-derivative of ``<name>`` along a direction v.
 """
-from . import gradcheck
+from . import constraints, defences, gradcheck
 from .attack import AttackResult, PoisoningAttack, flip_labels
 from .back_gradient import BackGradient, BackGradientResult, back_gradient
 from .evaluation import Evaluation, evaluate
@@ -35,7 +37,7 @@ __all__ = [
     "Adaline", "LogisticRegression", "SoftmaxRegression", "LinearSVM", "MLP", "CNN", "Model",
     "GradientDescent", "DivergenceError",
     "back_gradient", "BackGradientResult", "ConvergenceError", "BackGradient",
-    "ErrorGeneric", "ErrorSpecific", "gradcheck",
+    "ErrorGeneric", "ErrorSpecific", "gradcheck", "defences", "constraints",
     "PoisoningAttack", "AttackResult", "flip_labels", "KKTGradient", "implicit_gradient",
     "evaluate", "Evaluation",
 ]

@@ -64,8 +64,15 @@ class _Filter:
         return self.fitted
 
 
+@dataclass(frozen=True, eq=False)
 class _RegionFilter(_Filter):
     """Shared by Sphere and Slab: keep = the fitted region contains the row."""
+
+    quantile: float = 0.95
+    fitted: dict = field(default=None, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "quantile", _fraction(self.quantile, "quantile"))
 
     def keep(self, X, y):
         region = self.region()
@@ -81,12 +88,6 @@ class _RegionFilter(_Filter):
 class Sphere(_RegionFilter):
     """Keep x if ||x - mu_y||_2 <= r_y; mu_y the class centroid of the fitted data, r_y the
     ``quantile`` of its rows' distances to it (Koh et al.'s L2 defence). Any number of classes."""
-
-    quantile: float = 0.95
-    fitted: dict = field(default=None, repr=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "quantile", _fraction(self.quantile, "quantile"))
 
     def fit(self, X, y):
         X, y = _data(X, y)
@@ -107,12 +108,6 @@ class Slab(_RegionFilter):
 
     Binary, u_1 = -u_0 = (mu_1 - mu_0) / ||mu_1 - mu_0||: Koh et al.'s slab. With K classes
     each class gets its own slab against the mean of the other K - 1 centroids."""
-
-    quantile: float = 0.95
-    fitted: dict = field(default=None, repr=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "quantile", _fraction(self.quantile, "quantile"))
 
     def fit(self, X, y):
         X, y = _data(X, y)
@@ -162,6 +157,9 @@ class LossFilter(_Filter):
         X, y = _data(X, y, self.model.n_features, self.model.n_classes)
         n = len(y)
         n_kept = n - int(round(self.fraction * n))
+        if n_kept < 1:
+            raise ValueError(f"fraction {self.fraction} of {n} rows drops them all; use a "
+                             f"smaller fraction or more rows")
         w0 = self.model.init_params(np.random.default_rng(self.seed))
         kept = np.ones(n, dtype=bool)
         for _ in range(self.iterations):

@@ -239,3 +239,19 @@ def test_a_constraint_whose_centres_leave_the_box_or_with_a_grid_is_refused():
         bg.PoisoningAttack(*args, constraint=outside)
     with pytest.raises(ValueError, match="grid"):
         bg.PoisoningAttack(*args, grid=0.5, constraint=constraints.Distance(0.1))
+
+
+def test_knn_labels_gives_the_same_labels_in_chunks_of_rows(monkeypatch):
+    # the distance matrix is built a block of rows at a time; leaving each row itself out must
+    # pick the right column in every block
+    rng = np.random.default_rng(6)
+    X, y = rng.random((50, 3)), rng.integers(0, 3, 50)
+    whole = defences.KNNLabels(k=5).fit(X, y).relabel(X, y)
+    monkeypatch.setattr(defences.KNNLabels, "chunk", 7)
+    np.testing.assert_array_equal(defences.KNNLabels(k=5).fit(X, y).relabel(X, y), whole)
+    # and against a plain double loop (no chunks, no Gram trick)
+    D = np.linalg.norm(X[:, None] - X[None], axis=2) + np.diag(np.full(50, np.inf))
+    for i in range(50):
+        f = np.bincount(y[np.argsort(D[i])[:5]], minlength=3) / 5
+        expected = f.argmax() if f.max() >= 0.5 and f.max() > f[y[i]] else y[i]
+        assert whole[i] == expected
