@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import checks
+from . import checks, constraints
 from .back_gradient import BackGradient
 from .checks import ConvergenceError, DivergenceError
 from .objectives import ErrorSpecific
@@ -97,12 +97,14 @@ class PoisoningAttack:
     label_map        {class: new label} for initialisation (default for ErrorSpecific with y_true)
     warm_start       start each update's training runs where the previous update's ended
     callback         called as callback(result) after every accepted update
+    constraint       a region of ``bgpoison.constraints`` the points must also stay in, e.g.
+                     ``Sphere().constraint(X_tr, y_tr)`` or ``Distance(0.5)``; None: the box
     """
 
     def __init__(self, model, gd, objective, n_points, lb=0.0, ub=1.0, *, update="sequential",
                  reversal="stored", gradient=None, step=1.0, backtracks=6, max_passes=10,
                  tol=1e-6, max_hypergradients=None, grid=None, label_map=None, callback=None,
-                 warm_start=False):
+                 warm_start=False, constraint=None):
         if update not in ("sequential", "joint"):
             raise ValueError(f"update must be 'sequential' or 'joint'; got {update!r}")
         self.model, self.gd, self.objective = model, gd, objective
@@ -126,10 +128,14 @@ class PoisoningAttack:
             label_map = objective.label_map()
         self.label_map, self.callback = label_map, callback
         self.warm_start = bool(warm_start)
+        self.constraint = constraints.check(constraint, model, self.lb, self.ub, grid)
 
-    def project(self, X):
-        """Proj onto the feasible set: clip to the box [lb, ub], then round to the grid if one
-        is set."""
+    def project(self, X, y=None, X0=None):
+        """Clip to the box [lb, ub], then round to the grid if one is set. With a constraint C:
+        a point of the box ∩ C for rows labelled ``y`` that started at ``X0``, by alternating
+        projections and a pull toward C's centre (``constraints.project_box``)."""
+        if self.constraint is not None:
+            return constraints.project_box(self.constraint, X, y, X0, self.lb, self.ub)
         X = np.clip(X, self.lb, self.ub)
         if self.grid is not None:
             X = np.clip(self.lb + np.round((X - self.lb) / self.grid) * self.grid,
@@ -150,8 +156,9 @@ class PoisoningAttack:
                                  f"got {self.n_points}")
             X_c, y_c, source = flip_labels(X_tr, y_tr, self.n_points, model.n_classes, rng,
                                            self.label_map, return_index=True)
-        X_c = self.project(checks.as_matrix(X_c, "X_c", model.n_features))
+        X_c = checks.as_matrix(X_c, "X_c", model.n_features)
         y_c = checks.as_labels(y_c, "y_c", model.n_classes, X_c.shape[0])
+        X_c = self.project(X_c, y_c, np.clip(X_c, self.lb, self.ub))   # X_0: clones in the box
         w0 = model.init_params(rng) if w0 is None else w0
         result = AttackResult(X_c=X_c, y_c=y_c, X_c0=X_c.copy(), source=source)
         run = self._train(result, X_tr, y_tr, w0, X_c)     # the run of the current points
@@ -200,7 +207,8 @@ class PoisoningAttack:
         s = self.step
         for _ in range(self.backtracks + 1):
             X_c = result.X_c.copy()
-            X_c[rows] = self.project(result.X_c[rows] + s * direction)
+            X_c[rows] = self.project(result.X_c[rows] + s * direction, result.y_c[rows],
+                                     result.X_c0[rows])
             s /= 2
             if np.array_equal(X_c, result.X_c):
                 continue

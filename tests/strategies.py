@@ -122,3 +122,29 @@ def cnn_problems(draw):
     y = rng.integers(0, K, n)
     w = 1.5 * model.init_params(rng) + 0.1 * rng.standard_normal(model.n_params)
     return model, w, X, y, rng
+
+
+@st.composite
+def regions(draw):
+    """(region, X, y, X0, lb, ub): a constraint region with centres inside the box [lb, ub],
+    and points X (m, d) anywhere in a cube 3 times the box's size around it."""
+    from bgpoison import constraints
+    kind = draw(st.sampled_from(["ball", "slab", "distance-2", "distance-inf"]))
+    m, d, K = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(2, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    lb = -rng.random(d)                                          # (d,) boxes around 0
+    ub = lb + 0.1 + rng.random(d)
+    y = rng.integers(0, K, m)
+    centres = lb + rng.random((K, d)) * (ub - lb)                # (K, d) inside the box
+    radii = draw(st.sampled_from([1e-3, 0.1, 0.5, 2.0])) * (0.5 + rng.random(K))
+    X0 = lb + rng.random((m, d)) * (ub - lb)                     # starting clones in the box
+    X = lb - (ub - lb) + 3 * rng.random((m, d)) * (ub - lb)      # anywhere, in or out
+    if kind == "ball":
+        region = constraints.ClassBall(centres, radii)
+    elif kind == "slab":
+        u = rng.standard_normal((K, d))
+        region = constraints.ClassSlab(centres, u / np.linalg.norm(u, axis=1, keepdims=True),
+                                       radii)
+    else:
+        region = constraints.Distance(float(radii[0]), 2 if kind == "distance-2" else np.inf)
+    return region, X, y, X0, lb, ub

@@ -7,7 +7,7 @@ Bad flags raise ``UsageError``: one line, exit status 2.
 import argparse
 
 from . import presets
-from .settings import DATASETS, MODELS, OBJECTIVES, Settings
+from .settings import DATASETS, DEFENCES, MODELS, NORMS, OBJECTIVES, Settings
 
 DEFAULT_FRACTIONS = "0,0.02,0.04,0.06"
 
@@ -112,6 +112,14 @@ def build_parser():
            help="model retrained on the poisoned data (default: --model)")
     option(g, "--victim-steps", type=int, help="default: --steps")
     option(g, "--victim-lr", type=float, help="default: --lr")
+    g = run.add_argument_group("defences")
+    option(g, "--defence", choices=DEFENCES, help="sanitise the training set (and the "
+           "poisoning points) before every victim trains; reports detection rates")
+    option(g, "--adaptive", action="store_true", default=None,
+           help="the attack keeps its points where --defence sphere or slab accepts them")
+    option(g, "--max-distance", type=float, metavar="EPS",
+           help="the attack keeps each point within EPS of the training point it cloned")
+    option(g, "--norm", choices=NORMS, help="the norm of --max-distance")
     g = run.add_argument_group("experiment")
     g.add_argument("--preset", choices=list(presets.PRESETS) + ["spambase"],
                    help="one of the paper's experiments (see RESULTS.md); sets data, models, "

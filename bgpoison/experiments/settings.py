@@ -13,8 +13,10 @@ from math import inf
 import numpy as np
 
 DATASETS = ("digits", "blobs", "mnist", "csv")
-MODELS = ("adaline", "logistic", "softmax", "mlp", "cnn")
+MODELS = ("adaline", "logistic", "svm", "softmax", "mlp", "cnn")
 OBJECTIVES = ("generic", "specific")
+DEFENCES = ("sphere", "slab", "loss", "knn")
+NORMS = ("2", "inf")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class Settings:
     channels: tuple = (4,)           # cnn: filters of each convolution block
     kernel: int = 5                  # cnn: kernel x kernel filters
     pool: int = 2                    # cnn: pool x pool average pooling
+    defence: str = None              # sanitise D_tr ∪ D_c before every victim trains (DEFENCES)
+    adaptive: bool = False           # the attack stays in the defence's region (sphere, slab)
+    max_distance: float = None       # the attack stays within this distance of its clones
+    norm: str = "2"                  # ... in this norm, "2" or "inf"
 
     def __post_init__(self):
         for name, value, allowed in (("dataset", self.dataset, DATASETS),
@@ -60,6 +66,18 @@ class Settings:
                                      ("objective", self.objective, OBJECTIVES)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if not isinstance(self.norm, str) and self.norm in (2, inf):        # 2 or np.inf
+            object.__setattr__(self, "norm", "2" if self.norm == 2 else "inf")
+        if self.defence not in (None,) + DEFENCES or self.norm not in NORMS:
+            name, value, allowed = ("defence", self.defence, DEFENCES) if self.norm in NORMS \
+                else ("norm", self.norm, NORMS)
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.adaptive and self.defence not in ("sphere", "slab"):
+            raise ValueError(f"adaptive attacks adapt to a defence with a region, sphere or "
+                             f"slab; got defence {self.defence!r}")
+        if self.adaptive and self.max_distance is not None:
+            raise ValueError("give an adaptive attack or a max distance, not both (the attack "
+                             "takes one constraint)")
         if self.dataset == "csv" and not self.data_path:
             raise ValueError(f"dataset {self.dataset!r} needs a data path (--data-path)")
         if self.objective == "specific" and not self.class_map:
@@ -99,7 +117,8 @@ class Settings:
                                  f"got {value!r}")
             if value is not None:
                 object.__setattr__(self, name, int(value))     # numpy ints: JSON-ready
-        for name, least in (("lr", 0), ("victim_lr", 0), ("step", 0), ("l2", None)):
+        for name, least in (("lr", 0), ("victim_lr", 0), ("step", 0), ("l2", None),
+                            ("max_distance", 0)):
             value = getattr(self, name)
             if value is None and least is not None:
                 continue                                        # not given
@@ -116,6 +135,9 @@ class Settings:
         default = Settings()
         extra = [f"{k}={getattr(self, k)}" for k in ("gradient", "reversal", "update")
                  if getattr(self, k) != getattr(default, k)] + ["warm start"] * self.warm_start
+        extra += [f"defence={self.defence}"] * bool(self.defence) + ["adaptive"] * self.adaptive
+        if self.max_distance is not None:
+            extra.append(f"max distance {self.max_distance:g} (L{self.norm})")
         name = f"{self.name}: " if self.name else ""
         return f"{name}{self.model}{victim} {self.objective}" + "".join(f", {e}" for e in extra)
 
@@ -142,7 +164,8 @@ class Settings:
 
 
 LATER_FIELDS = {"warm_start": False, "name": None, "batch_size": None, "batch_seed": 0,
-                "channels": (4,), "kernel": 5, "pool": 2}
+                "channels": (4,), "kernel": 5, "pool": 2, "defence": None, "adaptive": False,
+                "max_distance": None, "norm": "2"}
 
 
 @dataclass(frozen=True)

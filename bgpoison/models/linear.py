@@ -1,6 +1,6 @@
 """The linear models: Z = X @ W + b with a per-sample loss ell(z_i, t_i) on each row.
 
-ADALINE, logistic and softmax regression share every line of the forward, backward and R-pass
+ADALINE, logistic and softmax regression and the linear SVM share every line of the forward, backward and R-pass
 of ``LinearModel``; each differs only in its loss ell and ell's first two derivatives in z
 (``link``, ``sample_losses``, ``dloss``, ``d2loss``). With n rows and targets T = ``targets(y)``:
 
@@ -22,6 +22,13 @@ The losses, with z the row of Z and t its target:
                                              ell''[rz] = p (1 - p) rz
     SoftmaxRegression    t = onehot(y), p = softmax(z)   ell = logsumexp(z) - <t, z>
                                              ell' = p - t      ell''[rz] = p * (rz - <p, rz>)
+    LinearSVM            t = 2y - 1          ell = max(0, 1 - t z)^2 / 2   ell' = -t max(0, 1 - t z)
+                                             ell''[rz] = [t z < 1] rz      (t^2 = 1)
+
+The SVM's squared hinge (not the plain hinge) keeps ell' continuous, so gradient descent and
+the reverse pass see a well-defined gradient everywhere; ell'' is a step (1 inside the margin,
+0 outside), exact away from the kink t z = 1, where it takes the one-sided value 0. It is the
+one ell'' that reads the targets.
 
 The stable functions at the end (softplus, sigmoid, softmax, ...) stay finite for inputs up to
 +-1e3; the MLP and the CNN use the same softmax output.
@@ -153,6 +160,32 @@ class SoftmaxRegression(LinearModel):
 
     def d2loss(self, acts, Y, RZ):
         return softmax_jvp(acts["P"], RZ)                # (n, K)
+
+
+@dataclass(frozen=True)
+class LinearSVM(LinearModel):
+    """Linear SVM (squared hinge on -1/+1 targets, an L2-SVM trained in the primal),
+    ``n_features`` inputs, penalty ``l2``; labels 0/1, ``predict`` gives 1 where z > 0."""
+
+    n_features: int
+    l2: float = 0.0
+    n_outputs = 1
+    n_classes = 2
+
+    def targets(self, y):
+        return (2.0 * y - 1.0)[:, None]                 # (n, 1) in {-1, +1}
+
+    def link(self, Z):
+        return {"Z": Z}
+
+    def sample_losses(self, acts, Y):
+        return 0.5 * np.maximum(0.0, 1.0 - Y * acts["Z"])[:, 0] ** 2     # (n,)
+
+    def dloss(self, acts, Y):
+        return -Y * np.maximum(0.0, 1.0 - Y * acts["Z"])                  # (n, 1)
+
+    def d2loss(self, acts, Y, RZ):
+        return np.where(Y * acts["Z"] < 1.0, RZ, 0.0)    # (n, 1): rows on the hinge's slope
 
 
 # ---- numerically stable functions ---------------------------------------------------------------
