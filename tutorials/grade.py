@@ -162,12 +162,13 @@ class Sandbox:
 
 
 def _scratch_copy(folder, work, max_bytes=20 << 20):
-    """Copy the submission folder (helpers and sub-packages included), skipping caches, VCS
-    folders, links and anything beyond ``max_bytes`` in total."""
+    """Copy the submission folder (helpers and sub-packages included), skipping caches, hidden
+    folders (.git, .venv), virtual environments, links and anything beyond ``max_bytes``."""
     total = 0
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".git")
-                       and not os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = [d for d in dirnames if d != "__pycache__" and not d.startswith(".")
+                       and not os.path.islink(os.path.join(dirpath, d))
+                       and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg"))]
         target = work / Path(dirpath).relative_to(folder)
         target.mkdir(parents=True, exist_ok=True)
         for name in filenames:
