@@ -477,7 +477,7 @@ def grade_batch(root, csv_path, tasks, sandbox, time_limit, student_limit, jobs)
             row[f"{task.name}_passed"] = info["passed"] if info else 0
             row[f"{task.name}_total"] = info["total"] if info else len(task.tests)
         row["total_points"] = round(sum(row[f"{t}_points"] for t in tasks), 2)
-        row["max_points"] = sum(task.points for task in tasks.values())
+        row["max_points"] = float(sum(task.points for task in tasks.values()))
         notes = [f"{t}: {info['note']}" for t, info in (summary or {"tasks": {}})["tasks"].items()
                  if info["note"]]
         row["note"] = "; ".join([note] + notes if note else notes)

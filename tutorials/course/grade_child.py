@@ -185,15 +185,16 @@ def audit(request):
             writing = any(c in str(mode) for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR
                                                                     | os.O_CREAT)
             if any(inside(path, h) for h in hidden) and not inside(path, work):
-                raise PermissionError(f"the grader does not let a submission read {path}")
+                raise PermissionError(f"the grader does not let a submission read "
+                                      f"{os.path.basename(path)} (outside its folder)")
             if writing and not (inside(path, work) or path == os.devnull):
                 raise PermissionError(f"a submission may write only in its own folder, "
-                                      f"not {path}")
+                                      f"not to {os.path.basename(path)}")
         elif event in changing and args:
             for path in map(resolve, args[:2]):
                 if path is not None and not inside(path, work):
                     raise PermissionError(f"a submission may change files only in its own "
-                                          f"folder, not {path}")
+                                          f"folder, not {os.path.basename(path)}")
     sys.addaudithook(hook)
 
 
@@ -246,7 +247,8 @@ def where(error, work):
     """The lines of the submission's own files that the error passed through."""
     lines = []
     for frame in traceback.extract_tb(error.__traceback__):
-        if os.path.dirname(os.path.realpath(frame.filename)) == os.path.realpath(work):
+        if not frame.filename.startswith("<") and \
+                os.path.dirname(os.path.realpath(frame.filename)) == os.path.realpath(work):
             lines.append(f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}: "
                          f"{(frame.line or '').strip()}")
     return lines

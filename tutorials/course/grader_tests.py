@@ -459,14 +459,15 @@ def attack_tests():
     # line search: the library's attack, one joint update, from the same start
     model = bg.LogisticRegression(3, l2=0.05)
     specs["model"] = spec("LogisticRegression", 3, l2=0.05)
-    for case, (step, backtracks, box_) in enumerate([(1.0, 6, (-3.0, 3.0)), (8.0, 6, (-3, 3)),
-                                                     (1.0, 0, (-3.0, 3.0)), (1.0, 6, None)]):
+    cases = [(1.0, 6, (-3.0, 3.0), 1), (8.0, 6, (-3, 3), 1), (1.0, 0, (-3.0, 3.0), 1),
+             (1.0, 6, None, 1), (1.0, 6, (-3.0, 3.0), -1)]
+    for case, (step, backtracks, box_, sign) in enumerate(cases):
         w0, X_tr, y_tr, X_c, y_c, X_val, y_val, _ = poisoning_problem(
             model, seed=10 + case, m=2 if box_ else 1)
         gd = bg.GradientDescent(lr=0.5, n_steps=10)
         objective = bg.ErrorGeneric(X_val, y_val)
         result = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
-        grad = result.dX_c
+        grad = sign * result.dX_c          # sign -1: a descent direction, no step raises A
         if box_ is None:                 # the point sits on the box's edge the ascent points to:
             up = grad[0] > 0             # every trial is clipped back onto it, so it stays
             lb_, ub_ = np.where(up, X_c[0] - 5.0, X_c[0]), np.where(up, X_c[0], X_c[0] + 5.0)
@@ -476,10 +477,12 @@ def attack_tests():
             {"$": "library", "id": "model"}, enc_spec_gd(specs, gd), enc(w0), enc(X_tr),
             enc(y_tr), enc(y_c), enc_spec_objective(specs, case, X_val, y_val)]}
         attack = bg.PoisoningAttack(model, gd, objective, len(y_c), lb_, ub_, update="joint",
-                                    step=step, backtracks=backtracks, max_passes=1)
+                                    step=step, backtracks=backtracks, max_passes=1,
+                                    gradient=Given(grad))
         reference = attack.run(X_tr, y_tr, 0, X_c=X_c, y_c=y_c, w0=w0)
-        label = f"step={step}, backtracks={backtracks}" + (", at the box's edge" if box_ is None
-                                                           else "")
+        label = f"step={step}, backtracks={backtracks}" + (
+            ", at the box's edge" if box_ is None else "") + (", along -dA/dX_c" if sign < 0
+                                                              else "")
 
         def search(answers, reference=reference, label=label, X_c=X_c):
             X_new, value = answers[0]
@@ -491,6 +494,20 @@ def attack_tests():
                                 result.value, step, backtracks, lb_, ub_, kind="function")],
                           search, keep_inputs=True))
     return tests, specs
+
+
+@dataclass(frozen=True)
+class Given:
+    """A gradient source for bg.PoisoningAttack that returns a fixed dA/dX_c (the reference
+    line search then follows the direction the student is given)."""
+    grad: np.ndarray
+
+    def value(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
+        return objective.value(model, gd.run(model, w0, np.vstack([X_tr, X_c]),
+                                             np.concatenate([y_tr, y_c])))
+
+    def value_and_grad(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective, **kept):
+        return self.value(model, gd, w0, X_tr, y_tr, X_c, y_c, objective), self.grad
 
 
 def enc_spec_gd(specs, gd):
