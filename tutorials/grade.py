@@ -225,7 +225,7 @@ def run_calls(sandbox, folder, task, calls, first_limit, time_limit, deadline):
     try:
         _scratch_copy(folder, work)
         flat = [c for test in calls for c in test]
-        request = {"task": task.name, "modules": list(task.modules),
+        request = {"task": task.name,
                    "allowed": list(task.allowed), "library": task.library, "calls": flat,
                    "work": str(work), "lib": str(sandbox.lib), "site": sandbox.site,
                    "hide": sandbox.hide, "cover": sandbox.cover,
@@ -316,35 +316,61 @@ def _read_answers(process, fd, n_calls, first_limit, time_limit, deadline, sizes
 
 # ---- grading one submission ----------------------------------------------------------------
 
-def grade_task(sandbox, folder, task, time_limit, deadline, startup=15.0):
-    """Outcomes [(test, status, message)] for every test of ``task``, and the forbidden calls
-    the submission tried. status: "passed", "failed" or "not run"."""
-    outcomes, forbidden, start = [], [], 0
-    tests = task.tests
-    while start < len(tests):
+def _prefixed(value, prefix):
+    """A call or library spec with every library reference renamed ``prefix:key``."""
+    if isinstance(value, list):
+        return [_prefixed(v, prefix) for v in value]
+    if isinstance(value, dict):
+        if value.get("$") == "library":
+            return {"$": "library", "id": f"{prefix}:{value['id']}"}
+        return {k: _prefixed(v, prefix) for k, v in value.items()}
+    return value
+
+
+class Group:
+    """Tasks that forbid the same library modules share one child per submission (fewer
+    interpreter starts); each task's library objects are renamed ``task:key``."""
+
+    def __init__(self, tasks):
+        self.name = "+".join(task.name for task in tasks)
+        self.allowed = tasks[0].allowed
+        self.library = {f"{task.name}:{key}": _prefixed(spec, task.name)
+                        for task in tasks for key, spec in task.library.items()}
+        self.entries = [(task.name, test, _prefixed(test.calls, task.name))
+                        for task in tasks for test in task.tests]
+
+
+def groups_of(tasks):
+    by_allowed = {}
+    for task in tasks:
+        by_allowed.setdefault(tuple(task.allowed), []).append(task)
+    return [Group(members) for members in by_allowed.values()]
+
+
+def grade_group(sandbox, folder, group, entries, time_limit, deadline, startup=15.0):
+    """Outcomes {id(test): (status, message)} for ``entries`` [(task, test, calls)] of one
+    group, run in one child (restarted after a test that hangs or ends it), and the forbidden
+    calls tried by task. status: "passed", "failed" or "not run"."""
+    outcomes, forbidden, start = {}, {}, 0
+    child = type("Child", (), {"name": group.name, "allowed": group.allowed,
+                               "library": group.library, "modules": ()})
+    while start < len(entries):
         if time.monotonic() >= deadline:
-            outcomes += [(t, "not run", "the submission used up its --student-limit")
-                         for t in tests[start:]]
+            for _, test, _ in entries[start:]:
+                outcomes[id(test)] = ("not run", "the submission used up its --student-limit")
             break
         answers, current, note = [], start, None
-        calls = [t.calls for t in tests[start:]]
-        for kind, payload in run_calls(sandbox, folder, task, calls, startup + time_limit,
-                                       time_limit, deadline):
+        for kind, payload in run_calls(sandbox, folder, child,
+                                       [calls for _, _, calls in entries[start:]],
+                                       startup + time_limit, time_limit, deadline):
             if kind == "ready" and not payload["ready"]:
-                forbidden += payload.get("forbidden", [])
-                where = "\n".join(payload.get("where", []))
-                message = f"importing {', '.join(task.modules)} failed: " \
-                          + (f"{where}\n" if where else "") + payload["error"]
-                outcomes += [(t, "not run" if k else "failed", message if not k else
-                              "not run: the submission's file did not import")
-                             for k, t in enumerate(tests[start:])]
-                return outcomes, forbidden
-            if kind == "answer":
-                forbidden += payload.get("forbidden", [])
+                note = f"the grader could not start: {payload.get('error', '')}"
+            elif kind == "answer":
+                task, test, calls = entries[current]
+                forbidden.setdefault(task, []).extend(payload.get("forbidden", []))
                 answers.append(payload)
-                test = tests[current]
-                if len(answers) == len(test.calls):
-                    outcomes.append((test, *_check(test, answers)))
+                if len(answers) == len(calls):
+                    outcomes[id(test)] = _check(test, answers)
                     answers, current = [], current + 1
             elif kind == "stopped":
                 note = (f"stopped after the time limit of {time_limit:g} s (an infinite loop?)"
@@ -355,15 +381,11 @@ def grade_task(sandbox, folder, task, time_limit, deadline, startup=15.0):
                         f"answering: sys.exit, os._exit or a crash in your code?")
             elif kind == "stderr" and note:
                 note += "\n" + payload.strip().splitlines()[-1]
-        if current < len(tests) and note is None and len(outcomes) < len(tests):
-            note = "the child process stopped answering"
-        if current < len(tests):
-            outcomes.append((tests[current], "failed", note))
+        if current < len(entries):
+            outcomes[id(entries[current][1])] = ("failed", note or "the child stopped answering")
             start = current + 1
             if "student-limit" in (note or ""):
-                outcomes += [(t, "not run", "the submission used up its --student-limit")
-                             for t in tests[start:]]
-                break
+                continue                                # the loop's first line marks the rest
         else:
             start = current
     return outcomes, forbidden
@@ -400,28 +422,33 @@ def grade(folder, tasks, sandbox, time_limit=10.0, student_limit=120.0, name=Non
     deadline = start + (student_limit or float("inf"))
     summary = {"folder": name or str(folder), "files": exercise_files(folder, tasks),
                "tasks": {}}
+    present = {task.name for task in tasks.values() if any(
+        (folder / f"{m}.py").is_file() or (folder / f"{m}_solution.py").is_file()
+        for m in task.modules)}
+    outcomes, forbidden = {}, {}
+    for group in groups_of(list(tasks.values())):
+        entries = [entry for entry in group.entries if entry[0] in present]
+        if entries:
+            done, tried = grade_group(sandbox, folder, group, entries, time_limit, deadline)
+            outcomes.update(done)
+            forbidden.update(tried)
     for task in tasks.values():
-        if not any((folder / f"{m}.py").is_file() or (folder / f"{m}_solution.py").is_file()
-                   for m in task.modules):
-            outcomes = [(t, "not run", f"no {task.modules[0]}.py in the folder")
-                        for t in task.tests]
-            forbidden = []
-        else:
-            outcomes, forbidden = grade_task(sandbox, folder, task, time_limit, deadline)
+        results = [(t, *outcomes.get(id(t), ("not run", f"no {task.modules[0]}.py in the "
+                                                          f"folder"))) for t in task.tests]
         total = sum(t.weight for t in task.tests) or 1.0
-        earned = sum(t.weight for t, status, _ in outcomes if status == "passed")
+        earned = sum(t.weight for t, status, _ in results if status == "passed")
         points = round(task.points * earned / total, 2)
-        note = ""
-        if forbidden:
+        note, tried = "", forbidden.get(task.name)
+        if tried:
             points, note = 0, (f"0 points: the task forbids the library's implementation and "
-                               f"your code used it ({forbidden[0]})")
-        passed = sum(status == "passed" for _, status, _ in outcomes)
+                               f"your code used it ({tried[0]})")
+        passed = sum(status == "passed" for _, status, _ in results)
         summary["tasks"][task.name] = {
             "passed": passed, "total": len(task.tests), "points": points,
             "max_points": task.points, "note": note,
-            "result": "PASS" if passed == len(task.tests) and not forbidden else "FAIL",
+            "result": "PASS" if passed == len(task.tests) and not tried else "FAIL",
             "failures": [{"test": t.name, "status": status, "message": message}
-                         for t, status, message in outcomes if status != "passed"]}
+                         for t, status, message in results if status != "passed"]}
     summary["seconds"] = round(time.monotonic() - start, 2)
     return summary
 

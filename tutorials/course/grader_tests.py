@@ -144,10 +144,21 @@ def compare(yours, reference, quantity, case, *, factors=None, only_w=None,
                   + (f"\n    hint: {hint}" if hint else ""))
 
 
-def check_fd(check, quantity, case, what, *args, **kwargs):
-    """Run a ``gradcheck`` function; on failure say which quantity and case ("claimed" = yours)."""
+_FD_VALUES = {}          # (quantity, case, what, name) -> {x bytes: f(x)}, shared by students
+
+
+def check_fd(check, quantity, case, what, f, *args, **kwargs):
+    """Run a ``gradcheck`` function; on failure say which quantity and case ("claimed" = yours).
+    The reference ``f`` is evaluated once per point for the whole class (a cache)."""
+    values = _FD_VALUES.setdefault((quantity, case, what, kwargs.get("name")), {})
+
+    def cached(x):
+        key = np.asarray(x, dtype=float).tobytes()
+        if key not in values:
+            values[key] = f(x)
+        return np.copy(values[key])
     try:
-        check(*args, **kwargs)
+        check(cached, *args, **kwargs)
     except AssertionError as err:
         raise Failure(f"{quantity} [{case}]: yours (\"claimed\") disagrees with central finite "
                       f"differences of {what} (the reference):\n    {err}") from None
@@ -210,8 +221,8 @@ def gradient_tests(module, cls, make, cases, n_classes, p_w):
                      lambda w_: ref.loss(w_, X, y), lambda w_: answers[0], w,
                      rng=np.random.default_rng(seed), name=f"{cls}.backward", arg="w")
 
-        def same(answers, ref=ref, w=w, X=X, y=y, label=label, n=n):
-            compare(answers[0], ref.grad_w(w, X, y), GRAD, label, **model_hints(n, p_w(ref)))
+        def same(answers, ref=ref, expected=ref.grad_w(w, X, y), label=label, n=n):
+            compare(answers[0], expected, GRAD, label, **model_hints(n, p_w(ref)))
         tests += [Test(f"gradient matches finite differences of the loss {ident}",
                        [call(mine, "grad_w", w, X, y)], fd),
                   Test(f"gradient equals the library {ident}", [call(mine, "grad_w", w, X, y)],
@@ -219,10 +230,12 @@ def gradient_tests(module, cls, make, cases, n_classes, p_w):
     ref, w, X, y, _, label = model_problem(make, 12, 5, 0.01, 0.5, 4, n_classes)
     mine = student(module, cls, *student_args(ref), l2=0.01)
 
-    def train(answers, ref=ref, w=w, X=X, y=y, label=label):
-        for _ in range(50):
-            w = w - 0.5 * ref.grad_w(w, X, y)
-        compare(answers[0], w, "w_T after 50 steps of gradient descent with your gradient",
+    w_T = w
+    for _ in range(50):
+        w_T = w_T - 0.5 * ref.grad_w(w_T, X, y)
+
+    def train(answers, w_T=w_T, label=label):
+        compare(answers[0], w_T, "w_T after 50 steps of gradient descent with your gradient",
                 label, rtol=1e-10, atol=1e-12)              # 50 steps: round-off may compound
     tests.append(Test("training with your gradient follows the library",
                       [call(mine, "descent", mine, w, X, y, 0.5, 50, kind="descent")], train))
@@ -255,10 +268,11 @@ def product_tests(module, cls, make, cases, n_classes, p_w):
         tests.append(Test(f"H_xw v matches finite differences in X {ident}",
                           [call(mine, "hvp_xw", w, X, y, v)], xw))
 
-        def same(answers, ref=ref, w=w, X=X, y=y, v=v, label=label, n=n):
+        def same(answers, ref=ref, label=label, n=n,
+                 expected=(ref.hvp_ww(w, X, y, v), ref.hvp_xw(w, X, y, v))):
             hints = model_hints(n, p_w(ref))
-            compare(answers[0], ref.hvp_ww(w, X, y, v), HWW, label, **hints)
-            compare(answers[1], ref.hvp_xw(w, X, y, v), HXW, label, factors=hints["factors"])
+            compare(answers[0], expected[0], HWW, label, **hints)
+            compare(answers[1], expected[1], HXW, label, factors=hints["factors"])
         tests.append(Test(f"products equal the library {ident}",
                           [call(mine, "hvp_ww", w, X, y, v), call(mine, "hvp_xw", w, X, y, v)],
                           same))
@@ -361,10 +375,9 @@ def reverse_tests(module, momentum, steps=(15,)):
                               y_tr, X_c, y_c, library(f"objective_{name}_{seed}"),
                               kind="function")]
                 if seed == 0:
-                    def same(answers, model=model, gd=gd, args=(w0, X_tr, y_tr, X_c, y_c),
-                             objective=objective, label=label):
+                    def same(answers, gd=gd, label=label, expected=bg.back_gradient(
+                            model, gd, w0, X_tr, y_tr, X_c, y_c, objective)):
                         dX_c, dw0 = answers[0]
-                        expected = bg.back_gradient(model, gd, *args, objective)
                         compare(dX_c, expected.dX_c, DXC, label, factors=step_hints(gd.lr),
                                 rtol=1e-10)          # same products, a few ulps per step
                         compare(dw0, expected.dw0, DW0, label, rtol=1e-10)
@@ -400,10 +413,11 @@ def reverse_loop_tests():
     rows = slice(len(y_tr), None)
     label = "logistic, T=1, eta=0.2"
 
+    # T = 1 by the library: A = <dw1, w_1> has dA/dw_1 = dw1
+    expected = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, Linear(dw1))
+
     def one(answers):
         dX_c, dw0 = answers[0]
-        # T = 1 by the library: A = <dw1, w_1> has dA/dw_1 = dw1
-        expected = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, Linear(dw1))
         compare(dX_c, expected.dX_c, DXC, label, factors=step_hints(gd.lr))
         compare(dw0, expected.dw0, DW0, label)
     tests.append(Test("one step is the chain rule",
