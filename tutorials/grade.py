@@ -112,7 +112,8 @@ class Sandbox:
     def __init__(self, hide=()):
         self.root = Path(tempfile.mkdtemp(prefix="bgpoison-grading-"))
         os.chmod(self.root, 0o711)                  # others cannot list the scratch folders
-        self.unshare = _usable_unshare()
+        plain = os.environ.get("BGPOISON_GRADE_SANDBOX") == "plain"    # try the fallback
+        self.unshare = None if plain else _usable_unshare()
         self.as_nobody = hasattr(os, "geteuid") and os.geteuid() == 0
         self.limits = hasattr(os, "fork")           # resource limits: Unix only
         import bgpoison
@@ -146,15 +147,16 @@ class Sandbox:
         self.child.chmod(0o644)
 
     def describe(self):
+        """What the children run under, in one line (printed with every grading run)."""
         if self.unshare and self.as_nobody:
             return ("child processes run as nobody in private mount, network and PID "
                     "namespaces, with resource limits")
-        if self.as_nobody or (self.unshare and self.cover):
-            return ("child processes run as nobody with resource limits (no namespaces here: "
-                    "other folders are protected only by file permissions and the audit hook)")
+        if self.as_nobody:
+            return ("child processes run as nobody with resource limits; no namespaces here, "
+                    "so other folders are protected by file permissions and the audit hook")
         if self.limits:
-            return ("child processes run as this user with resource limits and an audit hook "
-                    "(not isolated from your files by the operating system)")
+            return ("child processes run as this user with resource limits and an audit hook; "
+                    "not isolated from your files by the operating system")
         return "child processes run as this user with an audit hook only (no resource limits)"
 
     def close(self):
