@@ -59,12 +59,18 @@ def hide_folders(request):
 
 
 def limit(request):
+    """CPU time, address space, file size, core files; as nobody also no new processes. A limit
+    this system does not support (e.g. RLIMIT_AS on macOS) is skipped."""
     cpu, memory, fsize = request["cpu_seconds"], request["memory_bytes"], request["file_bytes"]
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    wanted = [(resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_FSIZE, (fsize, fsize)),
+              (resource.RLIMIT_CORE, (0, 0))]
     if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        wanted.append((resource.RLIMIT_AS, (memory, memory)))
+    for which, value in wanted:
+        try:
+            resource.setrlimit(which, value)
+        except (ValueError, OSError):
+            pass
     if request["uid"] is not None:                      # as nobody: no new processes at all
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
         os.setgroups([])
