@@ -548,6 +548,11 @@ def batch(tmp_path_factory, tool):
     _student(root / "rewrite", blocks=REWRITE)
     _student(root / "delegates", blocks=DELEGATE, files=("logistic",))
     _student(root / "infinite_loop", blocks=LOOP, files=("logistic",))
+    _student(root / "uses_helper", files=("logistic",), replace={"logistic": [
+        ("import bgpoison as bg\n", "import bgpoison as bg\nfrom helpers import residual\n"),
+        ('dZ = (acts["S"] - Y) / X.shape[0]', 'dZ = residual(acts["S"], Y, X.shape[0])')]})
+    (root / "uses_helper" / "helpers.py").write_text(
+        "def residual(S, Y, n):\n    return (S - Y) / n\n")
     for name in HOSTILE:
         _hostile(root / name, name, stubs, root)
     planted = _planted_folders()
@@ -575,7 +580,7 @@ def _points(row, task):
 def test_batch_writes_one_numeric_row_per_student(batch):
     rows, reports, _, planted, _, out, root = batch
     assert set(rows) == {"stubs", "solutions", "rewrite", "delegates", "infinite_loop",
-                         *HOSTILE} | {name for name, _ in planted}
+                         "uses_helper", *HOSTILE} | {name for name, _ in planted}
     for row in rows.values():
         for task in TASKS:
             for column in ("points", "passed", "total"):
@@ -593,6 +598,13 @@ def test_the_solutions_and_a_rewrite_of_them_pass_every_task(batch):
         assert all(row[f"{t}_passed"] == row[f"{t}_total"] != "0" for t in TASKS), row
         assert float(row["total_points"]) == float(row["max_points"]), row
     assert "graded folder: rewrite" in (reports / "rewrite.txt").read_text()
+
+
+def test_a_helper_module_beside_the_exercise_is_graded_with_it(batch):
+    rows, *_ = batch
+    for task in ("task_grad", "task_hvp"):
+        row = rows["uses_helper"]
+        assert row[f"{task}_passed"] == row[f"{task}_total"], row
 
 
 def test_the_stubs_fail_every_task(batch):
@@ -623,13 +635,12 @@ def test_delegating_to_the_library_model_scores_zero_and_says_why(batch):
 
 
 def test_an_infinite_loop_costs_at_most_one_student_limit(batch):
-    rows, reports, seconds, *_ = batch
+    rows, reports, *_ = batch
     assert _points(rows["infinite_loop"], "task_grad") == 0
     report = (reports / "infinite_loop.txt").read_text()
     assert "time limit of 1 s" in report
     assert _points(rows["ignores_alarm"], "task_grad") == 0
     assert "time limit" in (reports / "ignores_alarm.txt").read_text()
-    assert seconds < 150
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

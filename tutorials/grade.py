@@ -469,7 +469,9 @@ def report(summary):
         if not_run:
             reasons = sorted({f["message"] for f in not_run})
             lines.append(f"{len(not_run)} test(s) did not run: " + "; ".join(reasons))
-            lines += [f"    not run: {f['test']}" for f in not_run]
+            lines += [f"    not run: {f['test']}" for f in not_run[:3]]
+            if len(not_run) > 3:
+                lines.append(f"    ... and {len(not_run) - 3} more")
     lines.append(f"\ngraded folder: {summary['folder']}  (files: {', '.join(summary['files'])})")
     lines.append(f"{'task':24} {'tests passed':>12}  result  points")
     for task, row in summary["tasks"].items():
