@@ -261,6 +261,8 @@ MISTAKES = [
      "dX_c = dA/dX_c"),                                                    # w_{t+1}'s v forgot
     ("task_momentum_reverse", "momentum", "return dw + Hdg, momentum * dv, dX_rows",
      "return dw + Hdg, dv, dX_rows", "T=15"),                              # gamma on dv lost
+    ("task_momentum_reverse", "momentum", "dv = dv + lr * dw ", "dv += lr * dw ",
+     "in place"),                                                          # caller's dv changed
     ("task_attack_update", "attack_update",
      "return np.divide(grad, norms, out=np.zeros_like(grad), where=norms > 0)", "return grad",
      "ascent direction"),                                                  # not normalised

@@ -235,7 +235,8 @@ def run_calls(sandbox, folder, task, calls, first_limit, time_limit, deadline):
                                                            else []),
                    "namespace": bool(sandbox.unshare),
                    "uid": NOBODY if sandbox.as_nobody else None, "gid": NOBODY,
-                   "cpu_seconds": max(2, int(max(0.0, deadline - time.monotonic())) + 2),
+                   "cpu_seconds": None if deadline == float("inf") else
+                   max(2, int(max(0.0, deadline - time.monotonic())) + 2),
                    "memory_bytes": 2 << 30, "file_bytes": 16 << 20}
         (box / "request.json").write_text(json.dumps(request))
         os.chmod(box, 0o711)

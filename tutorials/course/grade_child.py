@@ -62,8 +62,9 @@ def limit(request):
     """CPU time, address space, file size, core files; as nobody also no new processes. A limit
     this system does not support (e.g. RLIMIT_AS on macOS) is skipped."""
     cpu, memory, fsize = request["cpu_seconds"], request["memory_bytes"], request["file_bytes"]
-    wanted = [(resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_FSIZE, (fsize, fsize)),
-              (resource.RLIMIT_CORE, (0, 0))]
+    wanted = [(resource.RLIMIT_FSIZE, (fsize, fsize)), (resource.RLIMIT_CORE, (0, 0))]
+    if cpu is not None:                                 # None: --student-limit 0, no limit
+        wanted.append((resource.RLIMIT_CPU, (cpu, cpu + 1)))
     if memory:
         wanted.append((resource.RLIMIT_AS, (memory, memory)))
     for which, value in wanted:

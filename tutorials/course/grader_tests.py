@@ -427,6 +427,31 @@ def reverse_loop_tests():
     return tests, specs
 
 
+def momentum_tests():
+    """The glue against the library (T = 1 and 15), and one direct call of reverse_step."""
+    tests, specs = reverse_tests("momentum", 0.6, steps=(1, 15))
+    model = MODELS["softmax"]
+    w0, X_tr, y_tr, X_c, y_c, _, _, rng = poisoning_problem(model, seed=3)
+    X, y = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
+    gd = bg.GradientDescent(lr=0.2, n_steps=1, momentum=0.6)
+    dw1 = rng.standard_normal(model.n_params)
+    rows = slice(len(y_tr), None)
+    label = "softmax, T=1, eta=0.2, gamma=0.6, dv = 0"
+    # T = 1 from v_0 = 0 by the library: A = <dw1, w_1>, so dA/dw_1 = dw1 and dA/dv_1 = 0
+    expected = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, Linear(dw1))
+
+    def one(answers):
+        dw0, _, dX_c = answers[0]
+        compare(dX_c, expected.dX_c, "dX_c (third output of reverse_step)", label,
+                factors=step_hints(gd.lr))
+        compare(dw0, expected.dw0, "dw_t = dA/dw_t (first output of reverse_step)", label)
+    tests.append(Test("one reverse_step is the chain rule and keeps the caller's dw, dv",
+                      [call("momentum", "reverse_step", library("softmax"), 0.2, 0.6, w0, X,
+                            of(library("softmax"), "targets", y), rows, dw1,
+                            np.zeros_like(dw1), kind="function")], one, keep_inputs=True))
+    return tests, specs
+
+
 @dataclass(frozen=True)
 class Linear:
     """A(w) = <c, w>: an objective whose dA/dw_T is any vector c we choose."""
@@ -558,7 +583,7 @@ def tasks():
     tests, specs = reverse_loop_tests()
     out.append(Task("task_reverse_loop", "reverse_loop: the back-gradient's reverse pass",
                     ("reverse_loop",), REVERSE_ONLY, 3, specs, tests))
-    tests, specs = reverse_tests("momentum", 0.6, steps=(1, 15))
+    tests, specs = momentum_tests()
     out.append(Task("task_momentum_reverse", "reverse_step: one reverse step with momentum",
                     ("momentum",), REVERSE_ONLY, 3, specs, tests))
     tests, specs = attack_tests()
