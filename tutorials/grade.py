@@ -207,11 +207,10 @@ def _decode(value):
 
 def _kill(process):
     """End the child and its whole process group (and, in a PID namespace, everything in it)."""
-    for signal_number in (signal.SIGKILL,):
-        try:
-            os.killpg(process.pid, signal_number)
-        except (ProcessLookupError, PermissionError, AttributeError):
-            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)      # the child leads its own session
+    except (ProcessLookupError, PermissionError, AttributeError):
+        pass
     try:
         process.kill()
     except ProcessLookupError:
@@ -573,7 +572,7 @@ def main(argv=None):
     if args.folder is None and args.bench is None:
         parser.error("the folder is required")
     weights = json.loads(args.weights.read_text()) if args.weights else None
-    gt, tasks = load_course(args.hidden, weights)
+    _, tasks = load_course(args.hidden, weights)
     if args.task:
         unknown = [t for t in args.task if t not in tasks]
         if unknown:

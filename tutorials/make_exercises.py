@@ -38,7 +38,8 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HINT_BEGIN, HINT_END = "### BEGIN HINT", "### END HINT"
 STUB = 'raise NotImplementedError("exercise: replace this line with your solution")'
 LEVELS = ("guided", "hard")
-GRADER = (HERE / "grade.py", HERE / "course" / "grader_tests.py", HERE / "course" / "grade_child.py")
+GRADER = (HERE / "grade.py", HERE / "course" / "grader_tests.py",
+          HERE / "course" / "grade_child.py")
 # Functions of a tutorial whose body the handout replaces with the stub (they compute what a
 # graded task asks): the rule lives here so that the tutorial itself stays an ordinary script.
 EXERCISE_FUNCTIONS = {"01_derivatives.py": ("grad_by_hand", "hvp_by_hand")}
