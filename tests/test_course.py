@@ -125,7 +125,7 @@ def test_the_handout_contains_no_solution_code(tool, tmp_path, level):
     written = tool.main([str(tmp_path), "--level", level])
     names = {path.name for path in written}
     assert {*(f"{f}.py" for f in FILES), "01_derivatives.py", "03_back_gradient.py",
-            "grade.py", "grader_tests.py", "grade_child.py", "README.md"} <= names
+            "grade.py", "grader_tests.py", "sandbox.py", "grade_child.py", "README.md"} <= names
     secrets = _secret_lines(tool, tool.BEGIN, tool.END) | _exercise_function_lines(tool)
     assert len(secrets) >= 15, secrets                       # the search has something to find
     hints = _secret_lines(tool, tool.HINT_BEGIN, tool.HINT_END)
@@ -133,7 +133,7 @@ def test_the_handout_contains_no_solution_code(tool, tmp_path, level):
     for path in written:
         text = path.read_text()
         assert "### BEGIN" not in text and "### END" not in text, path.name
-        grader = ("grade.py", "grader_tests.py", "grade_child.py")
+        grader = ("grade.py", "grader_tests.py", "sandbox.py", "grade_child.py")
         if path.name not in grader:                              # they accept NAME_solution.py
             assert "_solution.py" not in text, f"{path.name} names a solution file"
         leaked = [line for line in secrets if line in text]
@@ -545,7 +545,8 @@ def batch(tmp_path_factory, tool):
     root = tmp_path_factory.mktemp("class")
     stubs = tmp_path_factory.mktemp("handout")
     tool.main([str(stubs)])
-    shutil.copytree(stubs, root / "stubs", ignore=shutil.ignore_patterns("grade*", "*.md", "0*"))
+    shutil.copytree(stubs, root / "stubs",
+                    ignore=shutil.ignore_patterns("grade*", "sandbox.py", "*.md", "0*"))
     _student(root / "solutions")
     _student(root / "rewrite", blocks=REWRITE)
     _student(root / "delegates", blocks=DELEGATE, files=("logistic",))

@@ -20,7 +20,7 @@ the graded functions. Sources:
 
     tutorials/course/NAME_solution.py   ->  OUT_DIR/NAME.py
     tutorials/NN_topic.py               ->  OUT_DIR/NN_topic.py   (only those with marked blocks)
-    tutorials/grade.py, course/grader_tests.py, course/grade_child.py  ->  OUT_DIR/ (self-check)
+    tutorials/grade.py, course/grader_tests.py, sandbox.py, grade_child.py -> OUT_DIR/ (self-check)
     a README.md for the students        ->  OUT_DIR/README.md
 
 The solutions are the only copy that is edited by hand; run this script again after any change,
@@ -39,7 +39,7 @@ HINT_BEGIN, HINT_END = "### BEGIN HINT", "### END HINT"
 STUB = 'raise NotImplementedError("exercise: replace this line with your solution")'
 LEVELS = ("guided", "hard")
 GRADER = (HERE / "grade.py", HERE / "course" / "grader_tests.py",
-          HERE / "course" / "grade_child.py")
+          HERE / "course" / "sandbox.py", HERE / "course" / "grade_child.py")
 # Functions of a tutorial whose body the handout replaces with the stub (they compute what a
 # graded task asks): the rule lives here so that the tutorial itself stays an ordinary script.
 EXERCISE_FUNCTIONS = {"01_derivatives.py": ("grad_by_hand", "hvp_by_hand")}
