@@ -306,7 +306,7 @@ def grade_batch(root, csv_path, tasks, sandbox, time_limit, student_limit, jobs)
 
 
 def bench(n, tasks, sandbox, time_limit, student_limit, jobs):
-    """Grade a class of ``n`` copies of the solutions (one with an infinite loop); print times."""
+    """Grade a class of ``n`` copies of the solutions in a scratch folder; print the times."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "class"
         for k in range(n):
