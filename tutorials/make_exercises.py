@@ -1,7 +1,10 @@
 """Write the student handout (exercises, exercise tutorials, grader, README) from the solutions.
 
-    python tutorials/make_exercises.py [OUT_DIR] [--level guided|hard]
+    python tutorials/make_exercises.py [OUT_DIR] [--level guided|hard] [--wheel]
                                                      (default: tutorials/course/student/, guided)
+
+``--wheel`` also builds the bgpoison wheel (``pip wheel --no-deps`` of the repository) into
+OUT_DIR, so that students install the library from it, never from the repository.
 
 Two kinds of marked blocks, each between two marker lines, markers included:
 
@@ -17,14 +20,17 @@ the graded functions. Sources:
 
     tutorials/course/NAME_solution.py   ->  OUT_DIR/NAME.py
     tutorials/NN_topic.py               ->  OUT_DIR/NN_topic.py   (only those with marked blocks)
-    tutorials/grade.py, tutorials/course/grader_tests.py  ->  OUT_DIR/   (the self-check)
+    tutorials/grade.py, course/grader_tests.py, sandbox.py, grade_child.py -> OUT_DIR/ (self-check)
     a README.md for the students        ->  OUT_DIR/README.md
 
 The solutions are the only copy that is edited by hand; run this script again after any change,
 so that the two never drift.
 """
 import argparse
+import ast
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -32,7 +38,29 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HINT_BEGIN, HINT_END = "### BEGIN HINT", "### END HINT"
 STUB = 'raise NotImplementedError("exercise: replace this line with your solution")'
 LEVELS = ("guided", "hard")
-GRADER = (HERE / "grade.py", HERE / "course" / "grader_tests.py")
+GRADER = (HERE / "grade.py", HERE / "course" / "grader_tests.py",
+          HERE / "course" / "sandbox.py", HERE / "course" / "grade_child.py")
+# Functions of a tutorial whose body the handout replaces with the stub (they compute what a
+# graded task asks): the rule lives here so that the tutorial itself stays an ordinary script.
+EXERCISE_FUNCTIONS = {"01_derivatives.py": ("grad_by_hand", "hvp_by_hand")}
+
+
+def stub_functions(text, names):
+    """``text`` with the body of each top-level ``def NAME`` (NAME in ``names``) replaced by the
+    stub, its docstring kept. Raises ValueError naming a function that is not there."""
+    lines = text.splitlines(keepends=True)
+    found = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and node.name in names:
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            if body:
+                found[node.name] = (body[0].lineno, node.end_lineno, body[0].col_offset)
+    missing = set(names) - set(found)
+    if missing:
+        raise ValueError(f"no top-level function {sorted(missing)} to turn into an exercise")
+    for start, end, indent in sorted(found.values(), reverse=True):
+        lines[start - 1:end] = [" " * indent + STUB + "\n"]
+    return "".join(lines)
 
 
 def strip_solutions(text, source="<text>", level="guided"):
@@ -83,25 +111,28 @@ HEADER = ("# Exercise file of the bgpoison course ({level} level), written by ma
 
 README = """# bgpoison course: exercises ({level} level)
 
-Three graded tasks take apart the back-gradient poisoning attack (Muñoz-González et al.,
-AISec 2017), and two tutorials have a cell for you to write. Everything runs offline.
+Eight graded tasks take apart the back-gradient poisoning attack (Muñoz-González et al.,
+AISec 2017), and two tutorials have cells for you to write. Everything runs offline.
 
 | task | file | what you write |
 |---|---|---|
-| `task_grad` | `logistic.py` | `LogisticRegression.backward`: the gradient grad_w L of logistic regression |
-| `task_hvp` | `logistic.py` | `LogisticRegression.r_backward`: the Hessian-vector product H_ww v and the requested rows of the mixed product H_xw v = d/dX <grad_w L, v> |
-| `task_reverse_loop` | `reverse_loop.py` | `reverse_loop`: the back-gradient's reverse pass over the stored iterates w_0 ... w_T |
+{table}
 
 Every place to fill in is a line `raise NotImplementedError("exercise: ...")`. Write the
-formulas yourself: code that calls the library's models (`bg.LogisticRegression`) or its
-`bg.back_gradient` fails the task.
+formulas yourself: while grading, the library's implementation of what a task asks raises, and
+a task whose code calls it (under any name) scores 0.
 {level_note}
 ## Set-up
 
-Python 3.10 or later, and the `bgpoison` package with its test tools: your teacher tells you
-where to get it; from a copy of its repository, `pip install -e "PATH/TO/REPOSITORY[test]"`
-(add `,notebooks` inside the brackets to run the tutorials as notebooks). Work in this folder:
-`python` must find `logistic.py` and `reverse_loop.py` next to it.
+Python 3.10 or later. In this folder, in a fresh virtual environment:
+
+```bash
+python -m venv .venv && . .venv/bin/activate       # Windows: .venv\\Scripts\\activate
+pip install {wheel}
+pip install jupytext jupyterlab       # only to open the tutorials as notebooks
+```
+
+`python` must find the exercise files next to it: work in this folder.
 
 ## Check your code yourself
 
@@ -120,24 +151,26 @@ w = rng.standard_normal(model.n_params)
 gradcheck.check_model(model, w, X, y, rng=rng)    # raises AssertionError naming what is wrong
 ```
 
-Then run the grader's own tests on this folder, the same ones your teacher runs:
+Then run the grader's own tests on this folder, the same ones your teacher runs (your teacher
+may add tests of their own):
 
 ```bash
 python grade.py .                        # all tasks: a report, then one line per task
 python grade.py . --task task_hvp        # one task
 ```
 
-A task passes when all its tests pass. A failure names the quantity ("yours" against the
-"reference"), the case (n rows, d features, l2) and, where the numbers show it, a hint (a sign,
-a missing 1/n, the l2 term). Each test stops after 10 s (`--time-limit`), so an infinite loop
-fails its task instead of hanging.
+Each test gives partial credit. A failure names the quantity ("yours" against the "reference"),
+the case (n rows, d features, l2) and, where the numbers show it, a hint (a sign, a missing
+1/n, the l2 term). Each test stops after 10 s (`--time-limit`), so an infinite loop fails one
+test instead of hanging.
 
 ## The exercise tutorials
 
 {tutorials}
 Run one as a script, `python 01_derivatives.py --fast` (figures go to `out/`, or to the folder
-in `BGPOISON_TUTORIAL_OUT`), or as a notebook, `jupytext --to notebook 01_derivatives.py` and open
-the `.ipynb` in Jupyter. A tutorial stops at the cell you have not written yet.
+in `BGPOISON_TUTORIAL_OUT`). To open one as a notebook: `jupytext --to notebook
+01_derivatives.py`, then `jupyter lab 01_derivatives.ipynb`. A tutorial stops at the cell you
+have not written yet.
 """
 
 LEVEL_NOTES = {
@@ -148,9 +181,22 @@ LEVEL_NOTES = {
             "Hessian-vector product).\n",
 }
 TUTORIAL_TASKS = {
-    "01_derivatives.py": "the mixed product d/dX <grad_w L, v> by hand (`mixed_by_hand`)",
+    "01_derivatives.py": "the gradient, the Hessian-vector product and the mixed product "
+                         "d/dX <grad_w L, v> by hand (`grad_by_hand`, `hvp_by_hand`, "
+                         "`mixed_by_hand`)",
     "03_back_gradient.py": "one reverse step of the back-gradient by hand (T = 1)",
 }
+
+
+def task_table():
+    """One README row per task, read from the grader's task list (never written twice)."""
+    sys.path.insert(0, str(HERE / "course"))
+    try:
+        import grader_tests
+    finally:
+        sys.path.pop(0)
+    return "\n".join(f"| `{task.name}` | `{task.modules[0]}.py` | {task.title} |"
+                     for task in grader_tests.tasks())
 
 
 def main(argv=None):
@@ -159,22 +205,36 @@ def main(argv=None):
     parser.add_argument("out_dir", nargs="?", type=Path, default=HERE / "course" / "student")
     parser.add_argument("--level", choices=LEVELS, default="guided",
                         help="guided: keep the formulas (hint blocks); hard: remove them")
+    parser.add_argument("--wheel", action="store_true",
+                        help="also build the bgpoison wheel into OUT_DIR (pip wheel --no-deps)")
     args = parser.parse_args(argv)
     out_dir = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     written, tutorials = [], []
     for path, name in sources():
         target = out_dir / name
-        target.write_text(HEADER.format(level=args.level)
-                          + strip_solutions(path.read_text(), source=str(path), level=args.level))
+        text = strip_solutions(path.read_text(), source=str(path), level=args.level)
+        if name in EXERCISE_FUNCTIONS:
+            text = stub_functions(text, EXERCISE_FUNCTIONS[name])
+        target.write_text(HEADER.format(level=args.level) + text)
         written.append(target)
         if name in TUTORIAL_TASKS:
             tutorials.append(f"* `{name}`: {TUTORIAL_TASKS[name]}.")
     for path in GRADER:
         written.append(Path(shutil.copy(path, out_dir / path.name)))
+    if args.wheel:
+        for old in out_dir.glob("bgpoison-*.whl"):
+            old.unlink()
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                        "--wheel-dir", str(out_dir), str(HERE.parent)], check=True)
+        written += sorted(out_dir.glob("bgpoison-*.whl"))
     readme = out_dir / "README.md"
-    readme.write_text(README.format(level=args.level, level_note=LEVEL_NOTES[args.level],
-                                    tutorials="\n".join(tutorials) + "\n"))
+    wheels = sorted(out_dir.glob("bgpoison-*.whl"))
+    readme.write_text(README.format(
+        level=args.level, level_note=LEVEL_NOTES[args.level], table=task_table(),
+        wheel=wheels[-1].name if wheels else "bgpoison-VERSION-py3-none-any.whl  "
+                                              "# the wheel your teacher gives you",
+        tutorials="\n".join(tutorials) + "\n"))
     written.append(readme)
     for target in written:
         print(f"wrote {target}")

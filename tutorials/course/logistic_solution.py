@@ -9,7 +9,8 @@ The class is a ``bgpoison.Model``: the base class turns your building blocks int
 ``loss``, ``grad_w``, ``hvp_ww`` and ``hvp_xw`` (read bgpoison/models/base.py), so
 ``bgpoison.gradcheck.check_model`` can check your code and ``bgpoison.back_gradient`` can attack
 a model built on it. Parameters are the library's layout: w = (W (d, 1), b (1,)), flat. Write the
-formulas yourself: code that calls the library's models (``bg.LogisticRegression``) fails.
+formulas yourself: while grading, the library's models (``bg.LogisticRegression``, any alias of
+their methods) raise, and a task whose code calls them scores 0.
 
 With n rows, Z = X W + b (n, 1), S = sigmoid(Z), targets Y = y as floats (n, 1):
 
@@ -32,7 +33,16 @@ from dataclasses import dataclass
 import numpy as np
 
 import bgpoison as bg
-from bgpoison.models.linear import sigmoid, softplus
+
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)) = exp(-softplus(-z)), without overflow for large |z|."""
+    return np.exp(-softplus(-z))
+
+
+def softplus(z):
+    """log(1 + exp(z)), without overflow."""
+    return np.logaddexp(0.0, z)
 
 
 @dataclass(frozen=True)
