@@ -13,6 +13,7 @@ Optimization", AISec 2017. The modules follow the paper's algorithms one to one:
     implicit         the KKT (implicit-function) hypergradient, the baseline
     evaluation       retrain a victim and measure its test error
     gradcheck        central finite differences to check every derivative
+    threads          ``blas_threads(1)``: NumPy's products on one thread (fast on a busy machine)
 
 Symbols follow the paper: eta (``lr``), T (``n_steps``), w_t, X_c (poisoning points), A (the
 attacker's objective). Naming rule: in a reverse pass ``d<name>`` is the derivative of the current
@@ -27,6 +28,7 @@ from .implicit import KKTGradient, implicit_gradient
 from .models import CNN, MLP, Adaline, LogisticRegression, Model, SoftmaxRegression
 from .objectives import ErrorGeneric, ErrorSpecific
 from .reversal import ConvergenceError
+from .threads import blas_threads
 from .training import DivergenceError, GradientDescent
 
 __version__ = "0.1.0"
@@ -37,5 +39,5 @@ __all__ = [
     "back_gradient", "BackGradientResult", "ConvergenceError", "BackGradient",
     "ErrorGeneric", "ErrorSpecific", "gradcheck",
     "PoisoningAttack", "AttackResult", "flip_labels", "KKTGradient", "implicit_gradient",
-    "evaluate", "Evaluation",
+    "evaluate", "Evaluation", "blas_threads",
 ]

@@ -6,6 +6,8 @@ limit, a trajectory too large for memory) or a lost worker exits with status 1 a
 Results are appended case by case; rerunning the same command skips finished cases, so Ctrl-C,
 SIGTERM or a kill lose nothing that had finished. Worker processes (``--workers``) stop with
 the command; ``--scheduler`` sends the cases to Dask (``bgpoison.experiments.cluster``).
+The command and each worker run BLAS on one thread (``--blas-threads N`` for more; see
+``bgpoison.threads``): on a busy machine more threads can make it many times slower.
 """
 import dataclasses
 import os
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from . import cluster, experiment, presets
 from ..reversal import ConvergenceError
+from ..threads import EXTRA, blas_threads
 from ..training import DivergenceError
 from .flags import DEFAULT_FRACTIONS, UsageError, build_parser, floats
 from .settings import Settings
@@ -56,6 +59,28 @@ def check_out(out):
             raise UsageError(f"{'output folder' if path == out else 'results file'} {path} "
                              "is not writable")
     return out
+
+
+BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_limit(args):
+    """BLAS threads per process for this run: --blas-threads, 1 if not given, None for
+    'default'. Without threadpoolctl: an error if the flag was typed, else None and a note."""
+    n = {None: 1, "default": None}.get(args.blas_threads, args.blas_threads)
+    if n is None:
+        return None
+    try:
+        import threadpoolctl                                   # noqa: F401
+    except ImportError:
+        if args.blas_threads is not None:
+            raise UsageError(f"--blas-threads needs threadpoolctl; install it with {EXTRA}")
+        if not any(os.environ.get(v) for v in BLAS_VARIABLES):
+            print("bgpoison: note: threadpoolctl is not installed, so BLAS runs on the "
+                  "machine's default threads, which can be many times slower while other work "
+                  f"runs; install it with {EXTRA}, or set OMP_NUM_THREADS=1", file=sys.stderr)
+        return None
+    return n
 
 
 class Progress:
@@ -128,6 +153,7 @@ def check_flags(args):
 
 def cmd_run(args):
     check_flags(args)
+    threads = blas_limit(args)
     check_data_path(args.data_path)
     settings, fractions, seeds = run_settings(args)
     for f in fractions:
@@ -143,9 +169,11 @@ def cmd_run(args):
     progress = Progress(not args.no_progress)
     signal.signal(signal.SIGTERM, _on_sigterm)               # stop like Ctrl-C, keep results
     try:
-        with cluster.executor_for(args.scheduler, args.workers) as executor:                # stopped before the except runs
-            summary = experiment.run_experiment(settings, fractions, seeds, out,
-                                                executor=executor, progress=progress)
+        with blas_threads(threads), \
+                cluster.executor_for(args.scheduler, args.workers, threads) as executor:
+            summary = experiment.run_experiment(settings, fractions, seeds, out,   # executor
+                                                executor=executor, progress=progress)  # stopped
+                                                                # before the except runs
     except (KeyboardInterrupt, Terminated) as err:
         done = len(ResultStore(out).rows)
         print(f"\ninterrupted: {done} finished case(s) are saved in {out}; rerun the same "

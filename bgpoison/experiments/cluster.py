@@ -5,6 +5,11 @@ Cases are independent, so any ``concurrent.futures.Executor`` runs them; Dask's
 ``distributed.Client.get_executor()`` is one. The client process alone writes results, as cases
 finish, so resume works as with local processes. When a worker dies, Dask runs its cases again
 on another worker (up to ``distributed.scheduler.allowed-failures`` times).
+
+Every case runs inside ``bgpoison.blas_threads(n)`` in its worker (``threads=1`` by
+default, ``None`` for the machine's default): a worker process is a new BLAS library with its own
+threads, and processes that each spin several BLAS threads on a shared machine slow each other
+down many times over (``python -m bgpoison.experiments.load_check``).
 """
 import contextlib
 import logging
@@ -14,6 +19,8 @@ import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+
+from ..threads import blas_threads
 
 
 @contextlib.contextmanager
@@ -39,13 +46,30 @@ def dask_executor(scheduler, workers=1):
         yield client.get_executor()
 
 
+class ThreadLimited:
+    """An executor whose tasks each run inside ``blas_threads(n)`` in the worker that runs them
+    (only ``submit`` is offered: it is all that ``run_experiment`` uses)."""
+
+    def __init__(self, executor, n):
+        self.executor, self.n = executor, n
+
+    def submit(self, fn, *args, **kwargs):
+        return self.executor.submit(_limited_call, self.n, fn, *args, **kwargs)
+
+
+def _limited_call(n, fn, *args, **kwargs):
+    with blas_threads(n):
+        return fn(*args, **kwargs)
+
+
 @contextlib.contextmanager
-def executor_for(scheduler=None, workers=1):
-    """None (run here), a process pool, or a Dask cluster's executor; stopped on the way out,
-    whatever happens (its worker processes never outlive this one)."""
+def executor_for(scheduler=None, workers=1, threads=1):
+    """None (run here), a process pool, or a Dask cluster's executor, whose cases run on
+    ``threads`` BLAS threads each (None: the machine's default); stopped on the way out, whatever happens (its worker
+    processes never outlive this one)."""
     if scheduler:
         with dask_executor(scheduler, workers) as executor:
-            yield executor
+            yield ThreadLimited(executor, threads)
         return
     if workers == 1:
         yield None
@@ -53,7 +77,7 @@ def executor_for(scheduler=None, workers=1):
     executor = ProcessPoolExecutor(workers, initializer=_worker_init,
                                    initargs=(os.getpid(),))
     try:
-        yield executor
+        yield ThreadLimited(executor, threads)
     finally:
         previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)   # no second one meanwhile
         for process in multiprocessing.active_children():

@@ -1,7 +1,7 @@
 """Load check: ``python -m bgpoison.experiments.load_check``. Prints times and ratios, never asserts.
 
 Does the ``bgpoison`` command stay fast when the machine is busy? Beside one busy
-single-threaded process (``while True: pass``) it runs the same command twice, in fresh output
+single-threaded process (``while True: pass``; ``--busy N`` for more) it runs the same command twice, in fresh output
 folders:
 
     pinned    with OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1 (one BLAS thread,
@@ -12,8 +12,8 @@ and prints default / pinned; the goal is at most 1.5. OpenBLAS's threads spin wh
 for each other, so on a machine whose cores are taken a small product on two threads can be
 10x slower than on one; every product in bgpoison is small.
 
-Then it times one 'stored' hypergradient at digits scale (softmax, 500 rows of 8x8 digits and
-30 poisoning points, T = 60) in a child process: pinned, default, and default inside
+Then it times one 'stored' hypergradient at digits scale (softmax, 1000 rows of 8x8 digits and
+30 poisoning points, T = 200, as in ``bench``) in a child process: pinned, default, and default inside
 ``bgpoison.blas_threads(1)`` (the library's way to limit threads; skipped where it is missing).
 
     python -m bgpoison.experiments.load_check                  # headline preset, 2 seeds
@@ -80,8 +80,8 @@ def hypergradient_child(limit):
     from bgpoison import datasets
     d = datasets.digits()
     rng = np.random.default_rng(0)
-    (X, y), (X_val, y_val), _ = datasets.split(d.X, d.y, (500, 500, 100), rng=rng)
-    model, gd = bg.SoftmaxRegression(64, 10, l2=0.01), bg.GradientDescent(0.5, 60)
+    (X, y), (X_val, y_val), _ = datasets.split(d.X, d.y, (1000, 500, 100), rng=rng)
+    model, gd = bg.SoftmaxRegression(64, 10, l2=0.01), bg.GradientDescent(0.5, 200)
     X_c, y_c = X[:30].copy(), (y[:30] + 1) % 10
     limited = bg.blas_threads(1) if limit else contextlib.nullcontext()
     best = np.inf
@@ -99,15 +99,19 @@ def main(argv=None):
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--cap", type=float, default=300.0,
                         help="stop a run after this many seconds (default 300)")
+    parser.add_argument("--busy", type=int, default=1,
+                        help="busy single-threaded processes beside the runs (default 1)")
     parser.add_argument("--child", choices=("plain", "limited"), help=argparse.SUPPRESS)
     parser.add_argument("command", nargs="*", help="the bgpoison command line (after --)")
     args = parser.parse_args(argv)
     if args.child:
         return hypergradient_child(args.child == "limited")
     command = args.command or DEFAULT_COMMAND
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(args.busy)]
     try:
-        print(f"# beside one busy process, {os.cpu_count()} CPUs: bgpoison {' '.join(command)}")
+        print(f"# beside {args.busy} busy process(es), {os.cpu_count()} CPUs: bgpoison "
+              f"{' '.join(command)}")
         times = {}
         for label, pinned in (("pinned", True), ("default", False)):
             with tempfile.TemporaryDirectory() as out:
@@ -131,8 +135,9 @@ def main(argv=None):
             if label in hyper:
                 print(f"{label} / pinned: {hyper[label] / hyper['pinned']:.2f}x")
     finally:
-        busy.kill()
-        busy.wait()
+        for proc in busy:
+            proc.kill()
+            proc.wait()
 
 
 if __name__ == "__main__":
