@@ -112,3 +112,115 @@ def test_a_bad_thread_count_exits_2_with_one_line(value):
     r = bgpoison("run", "--blas-threads", value)
     assert r.returncode == 2 and one_line(r)
     assert "--blas-threads: expected an integer >= 1 or 'default'" in r.stderr
+
+
+# ---- an attack that never moved is not a result --------------------------------------------
+
+def test_an_attack_that_failed_at_its_first_hypergradient_is_an_error_not_a_row(tmp_path):
+    from bgpoison.experiments.experiment import AttackFailed, Settings, run_experiment
+    s = Settings(n_train=40, n_val=60, n_test=100, steps=15, passes=3, lr=2.5,
+                 reversal="fixed-point")
+    with pytest.raises(AttackFailed, match="never moved its points .* hypergradient 1 failed: "
+                       "fixed-point reversal"):
+        run_experiment(s, [0.0, 0.1], [0], tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [r["fraction"] for r in rows] == [0.0]            # the clean case is kept
+
+
+def test_the_command_exits_1_for_an_attack_that_never_moved(tmp_path):
+    r = bgpoison("run", "--fast", "--seeds", "1", "--fractions", "0.1", "--lr", "2.5",
+                 "--reversal", "fixed-point", "--no-progress", "--out", str(tmp_path))
+    assert r.returncode == 1 and one_line(r)
+    assert r.stderr.startswith("bgpoison: failed: the attack never moved its points")
+    assert "smaller lr" in r.stderr and not (tmp_path / "results.jsonl").exists()
+
+
+# ---- files that are not regular files, CSV separators --------------------------------------
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_an_images_file_that_is_not_a_regular_file_is_named_as_such(tmp_path, kind):
+    images = tmp_path / "train-images-idx3-ubyte"
+    if kind == "fifo":
+        os.mkfifo(images)
+    else:
+        images.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte is not a regular file"):
+        bg.datasets.mnist(tmp_path)
+    r = bgpoison("run", "--dataset", "mnist", "--data-path", str(tmp_path), timeout=60)
+    assert r.returncode == 2 and one_line(r) and "is not a regular file" in r.stderr
+    assert "not found" not in r.stderr
+
+
+SEMICOLONS = "a;b;label\n" + "".join(f"{i / 10};{(i * 7) % 5};{i % 2}\n" for i in range(20))
+
+
+def test_a_semicolon_csv_says_its_separator_looks_like_a_semicolon(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text(SEMICOLONS)
+    with pytest.raises(ValueError, match="the separator looks like ';'"):
+        bg.datasets.csv(path)
+    assert bg.datasets.csv(path, delimiter=";").X.shape == (20, 2)      # read when told
+    r = bgpoison("run", "--dataset", "csv", "--data-path", str(path))
+    assert r.returncode == 2 and one_line(r) and "the separator looks like ';'" in r.stderr
+    assert "label_column" not in r.stderr
+
+
+def test_a_relative_data_path_is_sent_to_the_cases_as_an_absolute_one(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("".join(f"{i / 60},{(i * 7 % 11) / 11},{i % 2}\n" for i in range(60)))
+    out = tmp_path / "out"
+    r = bgpoison("run", "--dataset", "csv", "--data-path", "data.csv", "--model", "logistic",
+                 "--n-train", "20", "--n-val", "20", "--steps", "5", "--passes", "1",
+                 "--fractions", "0", "--seeds", "1", "--no-progress", "--out", str(out),
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [row] = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert row["settings"]["data_path"] == str(data)
+
+
+# ---- results and output files --------------------------------------------------------------
+
+RUN = ["run", *TINY, "--fractions", "0,0.1", "--seeds", "1"]
+
+
+def test_a_row_from_another_version_does_not_fail_a_rerun_of_a_finished_command(tmp_path):
+    out = tmp_path / "out"
+    assert bgpoison(*RUN, "--out", str(out)).returncode == 0
+    path = out / "results.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    old = {k: v for k, v in rows[0].items() if k != "label"}            # same case, old format
+    stranger = {"case": "from-0.0.1", "fraction": 0.5}                 # another setting
+    path.write_text("".join(json.dumps(r) + "\n" for r in [rows[1], old, stranger]))
+    r = bgpoison(*RUN, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "2 row(s) of" in r.stderr and "lack fields" in r.stderr
+    kept = [json.loads(line) for line in path.read_text().splitlines()]
+    assert kept[:3] == [rows[1], old, stranger]                        # nothing dropped
+    assert kept[3]["case"] == old["case"] and "label" in kept[3]       # ran again, complete
+    assert len((out / "summary.csv").read_text().splitlines()) == 3    # header + 2 fractions
+    from bgpoison.experiments.results import ResultStore
+    assert ResultStore(out).done() == {rows[0]["case"], rows[1]["case"]}
+
+
+def test_a_summary_that_is_a_folder_is_found_before_any_case_runs(tmp_path):
+    (tmp_path / "summary.csv").mkdir()
+    r = bgpoison(*RUN, "--out", str(tmp_path))
+    assert r.returncode == 2 and one_line(r)
+    assert f"{tmp_path / 'summary.csv'} is in the way" in r.stderr
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_an_output_folder_where_no_file_can_be_written_is_found_before_any_case_runs(
+        tmp_path, monkeypatch, capsys):
+    import errno
+    import tempfile
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(tempfile, "mkstemp", full_disk)           # as root, chmod cannot
+    ran = []
+    monkeypatch.setattr(cli.experiment, "run_experiment", lambda *a, **k: ran.append(1))
+    assert cli.main(RUN + ["--out", str(tmp_path)]) == 2 and ran == []
+    err = capsys.readouterr().err
+    assert err.strip() == f"bgpoison: error: cannot write files in output folder {tmp_path}: " \
+        "No space left on device"

@@ -14,6 +14,7 @@ import os
 import signal
 import stat
 import sys
+import tempfile
 import time
 from concurrent.futures import BrokenExecutor
 from dataclasses import replace
@@ -25,7 +26,7 @@ from ..threads import EXTRA, blas_threads
 from ..training import DivergenceError
 from .flags import DEFAULT_FRACTIONS, UsageError, build_parser, floats
 from .settings import Settings
-from .results import RESULTS, ResultStore
+from .results import RESULTS, SUMMARY, ResultStore
 
 def explicit_settings(args):
     """The Settings fields the user typed (the run flags default to None, "not given")."""
@@ -49,15 +50,34 @@ def check_data_path(path):
 
 
 def check_out(out):
+    """The output folder, made if need be; UsageError naming the file, before any case runs,
+    if a file the run writes is not a regular file (e.g. a folder named summary.csv) or not
+    writable, or if no file can be written in the folder (read-only, or a full disk)."""
+    from .report import FIGURES
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create output folder {out}: {err.strerror}")
+    for name in (RESULTS, SUMMARY, *FIGURES):
+        path = out / name
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{path} is in the way: the run writes a file there but it is not "
+                             "a regular file; move it or choose another --out")
     for path in (out, out / RESULTS):
         if path.exists() and not os.access(path, os.W_OK):
             raise UsageError(f"{'output folder' if path == out else 'results file'} {path} "
                              "is not writable")
+    try:                                     # root passes os.access: write one byte for real
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check.", suffix=".tmp")
+        try:
+            os.write(fd, b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise UsageError(f"cannot write files in output folder {out}: {err.strerror}")
     return out
 
 
@@ -154,6 +174,8 @@ def check_flags(args):
 def cmd_run(args):
     check_flags(args)
     threads = blas_limit(args)
+    if args.data_path is not None:            # workers may start in another folder
+        args.data_path = os.path.abspath(args.data_path)
     check_data_path(args.data_path)
     settings, fractions, seeds = run_settings(args)
     for f in fractions:
@@ -166,6 +188,10 @@ def cmd_run(args):
     if store.torn:
         print(f"bgpoison: note: {out / RESULTS} ended in a partial line (an interrupted "
               f"write); dropped it, that case runs again", file=sys.stderr)
+    if store.incomplete():
+        print(f"bgpoison: note: {len(store.incomplete())} row(s) of {out / RESULTS} lack fields "
+              "this version needs (another version of bgpoison?); tables and figures leave "
+              "them out, and those of this command's cases run again", file=sys.stderr)
     progress = Progress(not args.no_progress)
     signal.signal(signal.SIGTERM, _on_sigterm)               # stop like Ctrl-C, keep results
     try:
@@ -192,7 +218,12 @@ def cmd_run(args):
     if stopped:
         print(f"bgpoison: note: the attack stopped early in {len(stopped)} case(s), keeping "
               f"its points so far; first: {_one_line(stopped[0])}", file=sys.stderr)
-    for path in draw_figures(out):
+    try:
+        written = draw_figures(out)
+    except OSError as err:                           # e.g. the disk filled up meanwhile
+        raise OSError(f"cannot write the figures in {out}: {err.strerror or err}; every case "
+                      f"is saved in {out / RESULTS}: 'bgpoison plot {out}' draws them") from err
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -229,7 +260,8 @@ def main(argv=None):
     except BrokenPipeError:                          # e.g. piped into head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ConvergenceError, DivergenceError, LostWorker, MemoryError) as err:
+    except (ConvergenceError, DivergenceError, experiment.AttackFailed, LostWorker,
+            MemoryError) as err:
         print(f"bgpoison: failed: {_one_line(err)}", file=sys.stderr)   # cannot train / run
         return 1
     except (UsageError, ValueError, OSError, ImportError) as err:
