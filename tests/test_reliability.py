@@ -3,8 +3,11 @@ workers, an attack that never moved is not a result, and bad files or folders fo
 case runs, each in one line."""
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -224,3 +227,66 @@ def test_an_output_folder_where_no_file_can_be_written_is_found_before_any_case_
     err = capsys.readouterr().err
     assert err.strip() == f"bgpoison: error: cannot write files in output folder {tmp_path}: " \
         "No space left on device"
+
+
+# ---- Dask: Ctrl-C with a local cluster, a scheduler that goes away -------------------------
+
+DASK_SWEEP = ["run", "--dataset", "blobs", "--model", "logistic", "--n-train", "30", "--n-val",
+              "40", "--n-test", "60", "--steps", "40", "--passes", "4", "--fractions",
+              "0.05,0.1", "--seeds", "6", "--no-progress"]
+
+
+def _wait_for_a_row(proc, out, timeout=120):
+    path = out / "results.jsonl"
+    deadline = time.monotonic() + timeout
+    while (not path.exists() or not path.read_text().count("\n")) and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None and path.exists(), "the sweep ended or stalled too early"
+
+
+def test_ctrl_c_with_a_local_dask_cluster_is_one_clean_message(tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "bgpoison", *DASK_SWEEP, "--scheduler",
+                             "local", "--workers", "2", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            cwd=ROOT, start_new_session=True)
+    _wait_for_a_row(proc, out)
+    os.killpg(proc.pid, signal.SIGINT)                # a terminal's Ctrl-C: the whole group
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err   # was: four tracebacks
+    assert err.strip().splitlines() == [err.strip()] and err.strip().startswith("interrupted:")
+
+
+def test_a_dask_scheduler_that_dies_is_one_line_and_the_finished_cases_stay(tmp_path):
+    pytest.importorskip("distributed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address, quiet = f"tcp://127.0.0.1:{port}", dict(stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL, env=ENV)
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                  "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], **quiet)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                               "--nthreads", "1", "--no-dashboard"], **quiet)
+    out = tmp_path / "out"
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "bgpoison", *DASK_SWEEP, "--scheduler",
+                                 address, "--out", str(out)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+        _wait_for_a_row(proc, out)
+        scheduler.kill()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        for p in (scheduler, worker, *([proc] if "proc" in locals() else [])):
+            p.kill()                                   # each started here; no-op if ended
+            p.wait(timeout=30)
+    assert proc.returncode == 1 and "Traceback" not in err, err     # was: CancelledError
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith(f"bgpoison: failed: lost the Dask scheduler at {address}")
+    assert "rerun the same command" in err and (out / "results.jsonl").read_text().count("\n")

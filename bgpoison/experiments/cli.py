@@ -16,7 +16,7 @@ import stat
 import sys
 import tempfile
 import time
-from concurrent.futures import BrokenExecutor
+from concurrent.futures import BrokenExecutor, CancelledError
 from dataclasses import replace
 from pathlib import Path
 
@@ -205,6 +205,13 @@ def cmd_run(args):
         print(f"\ninterrupted: {done} finished case(s) are saved in {out}; rerun the same "
               "command to continue", file=sys.stderr)
         return 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
+    except (CancelledError, cluster.SchedulerLost) as err:    # Dask: the scheduler went away
+        if not args.scheduler:
+            raise
+        done = len(ResultStore(out).rows)
+        raise LostWorker(f"lost the Dask scheduler at {args.scheduler} (it cancelled the "
+                         f"cases); {done} finished case(s) are saved in {out}; rerun the same "
+                         "command to continue") from err
     except Exception as err:
         if not isinstance(err, BrokenExecutor) and type(err).__name__ != "KilledWorker":
             raise                                             # Dask: a case killed its workers
@@ -233,7 +240,7 @@ class Terminated(Exception):
 
 
 class LostWorker(Exception):
-    """A worker process died; the finished cases are saved."""
+    """A worker process or the Dask scheduler died; the finished cases are saved."""
 
 
 def _on_sigterm(signum, frame):

@@ -34,16 +34,89 @@ def dask_executor(scheduler, workers=1):
                           'pip install "bgpoison[dask]"') from err
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR))
+            # the workers inherit an ignored SIGINT: Ctrl-C reaches the whole process group,
+            # and only this process should answer it (it stops the cluster)
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR))
+            finally:
+                signal.signal(signal.SIGINT, previous)
             client = stack.enter_context(Client(cluster))
         else:
+            # a lost scheduler: the client logs failed reconnections with tracebacks, until it
+            # closes (after this block too), and cancels the cases: the command says so in one
+            # line (``cli``) instead
+            stack.enter_context(_quiet("distributed"))
+            stack.enter_context(_quiet("tornado"))
             try:
                 client = stack.enter_context(Client(scheduler, timeout=10))
             except (OSError, ValueError, TypeError) as err:
                 raise OSError(f"cannot reach the Dask scheduler at {scheduler!r}: {err}") from err
+            watch = stack.enter_context(_watch(client, scheduler))
+            yield watch
+            return
         yield client.get_executor()
+
+
+class SchedulerLost(Exception):
+    """The client lost its Dask scheduler and could not reconnect: the cases it sent are lost."""
+
+
+LOST_AFTER = 20.0     # seconds without a scheduler: the client's own 10 s of retries, and more
+
+
+@contextlib.contextmanager
+def _watch(client, scheduler):
+    """The client's executor, whose unfinished futures fail with SchedulerLost once the client
+    has been without its scheduler for LOST_AFTER seconds (it cancels them itself only some of
+    the time, and otherwise waits forever)."""
+    executor, futures, stop = client.get_executor(), [], threading.Event()
+
+    class Watched:
+        def submit(self, fn, *args, **kwargs):
+            future = executor.submit(fn, *args, **kwargs)
+            futures.append(future)
+            return future
+
+    def watch():
+        since = None
+        while not stop.wait(0.5):
+            if client.status == "running":
+                since = None
+                continue
+            since = since or time.monotonic()
+            if time.monotonic() - since > LOST_AFTER:
+                lost = SchedulerLost(f"lost the Dask scheduler at {scheduler}")
+                for future in futures:
+                    try:
+                        future.set_exception(lost)
+                    except Exception:              # finished or cancelled meanwhile
+                        pass
+                return
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield Watched()
+    finally:
+        stop.set()
+
+
+@contextlib.contextmanager
+def _quiet(name):
+    """Only critical records from logger ``name`` and its children inside the block (Dask's
+    configuration gives some children levels of their own, so each is set)."""
+    loggers = [logging.getLogger(key) for key in list(logging.root.manager.loggerDict)
+               if key == name or key.startswith(name + ".")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 class ThreadLimited:
