@@ -15,6 +15,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import bgpoison as bg
+from bgpoison import datasets
 from bgpoison.experiments import cli, cluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +149,7 @@ def test_an_images_file_that_is_not_a_regular_file_is_named_as_such(tmp_path, ki
     else:
         images.symlink_to("/dev/zero")
     with pytest.raises(ValueError, match="train-images-idx3-ubyte is not a regular file"):
-        bg.datasets.mnist(tmp_path)
+        datasets.mnist(tmp_path)
     r = bgpoison("run", "--dataset", "mnist", "--data-path", str(tmp_path), timeout=60)
     assert r.returncode == 2 and one_line(r) and "is not a regular file" in r.stderr
     assert "not found" not in r.stderr
@@ -161,8 +162,8 @@ def test_a_semicolon_csv_says_its_separator_looks_like_a_semicolon(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text(SEMICOLONS)
     with pytest.raises(ValueError, match="the separator looks like ';'"):
-        bg.datasets.csv(path)
-    assert bg.datasets.csv(path, delimiter=";").X.shape == (20, 2)      # read when told
+        datasets.csv(path)
+    assert datasets.csv(path, delimiter=";").X.shape == (20, 2)      # read when told
     r = bgpoison("run", "--dataset", "csv", "--data-path", str(path))
     assert r.returncode == 2 and one_line(r) and "the separator looks like ';'" in r.stderr
     assert "label_column" not in r.stderr

@@ -1,8 +1,10 @@
 """The ``bgpoison`` command: ``bgpoison run`` runs an experiment, ``bgpoison plot`` redraws it.
 
 Errors in what the user typed or pointed at exit with status 2 and one line on stderr, never a
-traceback, before any case runs; a setting that cannot train (divergence, a reversal past its
-limit, a trajectory too large for memory) or a lost worker exits with status 1 and one line.
+traceback, before any case runs (output files in the way or a folder where nothing can be
+written included); a setting that cannot train (divergence, a reversal past its limit, an attack
+whose points never moved because its first hypergradient failed, a trajectory too large for
+memory) or a lost worker or Dask scheduler exits with status 1 and one line.
 Results are appended case by case; rerunning the same command skips finished cases, so Ctrl-C,
 SIGTERM or a kill lose nothing that had finished. Worker processes (``--workers``) stop with
 the command; ``--scheduler`` sends the cases to Dask (``bgpoison.experiments.cluster``).

@@ -4,7 +4,9 @@ cluster (``bgpoison run --scheduler ADDRESS``, or ``local``): ``executor_for``.
 Cases are independent, so any ``concurrent.futures.Executor`` runs them; Dask's
 ``distributed.Client.get_executor()`` is one. The client process alone writes results, as cases
 finish, so resume works as with local processes. When a worker dies, Dask runs its cases again
-on another worker (up to ``distributed.scheduler.allowed-failures`` times).
+on another worker (up to ``distributed.scheduler.allowed-failures`` times). A scheduler that
+dies fails the cases still running with ``SchedulerLost`` (or Dask's CancelledError), which the
+command reports in one line; the workers of ``--scheduler local`` leave Ctrl-C to the command.
 
 Every case runs inside ``bgpoison.blas_threads(n)`` in its worker (``threads=1`` by
 default, ``None`` for the machine's default): a worker process is a new BLAS library with its own
