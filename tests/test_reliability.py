@@ -291,3 +291,21 @@ def test_a_dask_scheduler_that_dies_is_one_line_and_the_finished_cases_stay(tmp_
     assert err.strip().splitlines() == [err.strip()]
     assert err.startswith(f"bgpoison: failed: lost the Dask scheduler at {address}")
     assert "rerun the same command" in err and (out / "results.jsonl").read_text().count("\n")
+
+
+def test_figures_that_cannot_be_written_after_the_cases_ran_are_one_line_keeping_the_results(
+        tmp_path, monkeypatch, capsys):
+    import errno
+
+    from bgpoison.experiments import report
+
+    def full_disk(folder):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(report, "draw_figures", full_disk)
+    assert cli.main(["run", *TINY, "--fractions", "0", "--seeds", "1", "--out",
+                     str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"bgpoison: error: cannot write the figures in {tmp_path}: No space left on " \
+        f"device; every case is saved in {tmp_path / 'results.jsonl'}: 'bgpoison plot " \
+        f"{tmp_path}' draws them"
+    assert (tmp_path / "results.jsonl").read_text().count("\n") == 1
