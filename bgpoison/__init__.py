@@ -17,6 +17,7 @@ Optimization", AISec 2017. The modules follow the paper's algorithms one to one:
     defences         sanitisers: Sphere, Slab, LossFilter, KNNLabels (fit, keep, sanitise)
     constraints      regions an attack stays in (a defence's, a distance limit) and box ∩ region
     gradcheck        central finite differences to check every derivative
+    threads          ``blas_threads(1)``: NumPy's products on one thread (fast on a busy machine)
     checks           the errors, input checks and guards against silent garbage (lowest module)
     datasets, files  synthetic blobs, scikit-learn's digits, the MNIST sample, CSV/IDX files
     experiments/     the machinery: the ``bgpoison`` command, presets, results, plots, Dask,
@@ -38,6 +39,7 @@ from .checks import ConvergenceError, DivergenceError
 from .models import (CNN, MLP, Adaline, LinearSVM, LogisticRegression, Model, SoftmaxRegression,
                      smoothness)
 from .objectives import ErrorGeneric, ErrorSpecific
+from .threads import blas_threads
 from .training import GradientDescent
 
 __version__ = "0.1.0"
@@ -48,5 +50,5 @@ __all__ = [
     "back_gradient", "BackGradientResult", "ConvergenceError", "BackGradient",
     "ErrorGeneric", "ErrorSpecific", "gradcheck", "defences", "constraints",
     "PoisoningAttack", "AttackResult", "flip_labels", "KKTGradient", "implicit_gradient",
-    "evaluate", "Evaluation", "smoothness",
+    "evaluate", "Evaluation", "smoothness", "blas_threads",
 ]

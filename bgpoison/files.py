@@ -71,6 +71,8 @@ def _find(directory, stem):
     for path in (directory / stem, directory / f"{stem}.gz"):
         if path.is_file():
             return path
+        if path.exists():                         # a FIFO, a device, a folder, or a link to one
+            raise ValueError(f"{path} is not a regular file; expected an MNIST IDX file")
     raise FileNotFoundError(f"MNIST file not found: expected {directory / stem} or its .gz")
 
 
@@ -166,6 +168,17 @@ def _text(path):
                          f"at offset {err.start}); expected a numeric CSV") from None
 
 
+def _separator_hint(path, cells, delimiter):
+    """ValueError if a data row split on ``delimiter`` gives one cell that another common
+    separator would split (e.g. a CSV written with ';', as some locales do)."""
+    for other in (";", "\t", "|", ","):
+        if other != delimiter and other in cells[0]:
+            shown = "\\t" if other == "\t" else other
+            raise ValueError(f"{path}: expected columns separated by {delimiter!r} but the first "
+                             f"data row has none; the separator looks like '{shown}' (pass "
+                             f"delimiter='{shown}' to bgpoison.datasets.csv, or convert the file)")
+
+
 def csv(path, label_column=-1, delimiter=",", skip_header=None):
     """A numeric CSV file: every column is a feature except ``label_column``, of integers.
 
@@ -183,6 +196,8 @@ def csv(path, label_column=-1, delimiter=",", skip_header=None):
     if not rows:
         raise ValueError(f"{path} holds no data rows")
     n_cols = len(rows[0][1])
+    if n_cols == 1:
+        _separator_hint(path, rows[0][1], delimiter)
     if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer)) \
             or not -n_cols <= label_column < n_cols or n_cols < 2:
         raise ValueError(f"{path}: label_column must index one of {n_cols} columns and leave "

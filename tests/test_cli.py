@@ -222,8 +222,9 @@ def test_a_trajectory_too_large_for_memory_fails_before_any_case_runs(tmp_path):
     assert not (tmp_path / "results.jsonl").exists()
 
 
-def test_an_attack_that_stopped_early_is_noted_not_hidden(tmp_path):
+def test_an_attack_that_stopped_before_it_moved_is_not_hidden(tmp_path):
+    # its first hypergradient fails, so its points never moved: a failure, not a result
     r = bgpoison("run", *TINY, "--reversal", "fixed-point", "--lr", "5", "--fractions", "0.1",
                  "--seeds", "1", "--out", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    assert "attack stopped early in 1 case(s)" in r.stderr and "fixed-point" in r.stderr
+    assert r.returncode == 1 and "never moved its points" in r.stderr
+    assert "fixed-point" in r.stderr

@@ -1,28 +1,34 @@
 """The ``bgpoison`` command: ``bgpoison run`` runs an experiment, ``bgpoison plot`` redraws it.
 
 Errors in what the user typed or pointed at exit with status 2 and one line on stderr, never a
-traceback, before any case runs; a setting that cannot train (divergence, a reversal past its
-limit, a trajectory too large for memory) or a lost worker exits with status 1 and one line.
+traceback, before any case runs (output files in the way or a folder where nothing can be
+written included); a setting that cannot train (divergence, a reversal past its limit, an attack
+whose points never moved because its first hypergradient failed, a trajectory too large for
+memory) or a lost worker or Dask scheduler exits with status 1 and one line.
 Results are appended case by case; rerunning the same command skips finished cases, so Ctrl-C,
 SIGTERM or a kill lose nothing that had finished. Worker processes (``--workers``) stop with
 the command; ``--scheduler`` sends the cases to Dask (``bgpoison.experiments.cluster``).
+The command and each worker run BLAS on one thread (``--blas-threads N`` for more; see
+``bgpoison.threads``): on a busy machine more threads can make it many times slower.
 """
 import dataclasses
 import os
 import signal
 import stat
 import sys
+import tempfile
 import time
-from concurrent.futures import BrokenExecutor
+from concurrent.futures import BrokenExecutor, CancelledError
 from dataclasses import replace
 from pathlib import Path
 
 from . import cluster, experiment, presets
 from ..reversal import ConvergenceError
+from ..threads import EXTRA, blas_threads
 from ..training import DivergenceError
 from .flags import DEFAULT_FRACTIONS, UsageError, build_parser, floats
 from .settings import Settings
-from .results import RESULTS, ResultStore
+from .results import RESULTS, SUMMARY, ResultStore
 
 def explicit_settings(args):
     """The Settings fields the user typed (the run flags default to None, "not given")."""
@@ -46,16 +52,57 @@ def check_data_path(path):
 
 
 def check_out(out):
+    """The output folder, made if need be; UsageError naming the file, before any case runs,
+    if a file the run writes is not a regular file (e.g. a folder named summary.csv) or not
+    writable, or if no file can be written in the folder (read-only, or a full disk)."""
+    from .report import FIGURES
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create output folder {out}: {err.strerror}")
+    for name in (RESULTS, SUMMARY, *FIGURES):
+        path = out / name
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{path} is in the way: the run writes a file there but it is not "
+                             "a regular file; move it or choose another --out")
     for path in (out, out / RESULTS):
         if path.exists() and not os.access(path, os.W_OK):
             raise UsageError(f"{'output folder' if path == out else 'results file'} {path} "
                              "is not writable")
+    try:                                     # root passes os.access: write one byte for real
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check.", suffix=".tmp")
+        try:
+            os.write(fd, b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise UsageError(f"cannot write files in output folder {out}: {err.strerror}")
     return out
+
+
+BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_limit(args):
+    """BLAS threads per process for this run: --blas-threads, 1 if not given, None for
+    'default'. Without threadpoolctl: an error if the flag was typed, else None and a note."""
+    n = {None: 1, "default": None}.get(args.blas_threads, args.blas_threads)
+    if n is None:
+        return None
+    try:
+        import threadpoolctl                                   # noqa: F401
+    except ImportError:
+        if args.blas_threads is not None:
+            raise UsageError(f"--blas-threads needs threadpoolctl; install it with {EXTRA}")
+        if not any(os.environ.get(v) for v in BLAS_VARIABLES):
+            print("bgpoison: note: threadpoolctl is not installed, so BLAS runs on the "
+                  "machine's default threads, which can be many times slower while other work "
+                  f"runs; install it with {EXTRA}, or set OMP_NUM_THREADS=1", file=sys.stderr)
+        return None
+    return n
 
 
 class Progress:
@@ -128,6 +175,9 @@ def check_flags(args):
 
 def cmd_run(args):
     check_flags(args)
+    threads = blas_limit(args)
+    if args.data_path is not None:            # workers may start in another folder
+        args.data_path = os.path.abspath(args.data_path)
     check_data_path(args.data_path)
     settings, fractions, seeds = run_settings(args)
     for f in fractions:
@@ -140,17 +190,30 @@ def cmd_run(args):
     if store.torn:
         print(f"bgpoison: note: {out / RESULTS} ended in a partial line (an interrupted "
               f"write); dropped it, that case runs again", file=sys.stderr)
+    if store.incomplete():
+        print(f"bgpoison: note: {len(store.incomplete())} row(s) of {out / RESULTS} lack fields "
+              "this version needs (another version of bgpoison?); tables and figures leave "
+              "them out, and those of this command's cases run again", file=sys.stderr)
     progress = Progress(not args.no_progress)
     signal.signal(signal.SIGTERM, _on_sigterm)               # stop like Ctrl-C, keep results
     try:
-        with cluster.executor_for(args.scheduler, args.workers) as executor:                # stopped before the except runs
-            summary = experiment.run_experiment(settings, fractions, seeds, out,
-                                                executor=executor, progress=progress)
+        with blas_threads(threads), \
+                cluster.executor_for(args.scheduler, args.workers, threads) as executor:
+            summary = experiment.run_experiment(settings, fractions, seeds, out,   # executor
+                                                executor=executor, progress=progress)  # stopped
+                                                                # before the except runs
     except (KeyboardInterrupt, Terminated) as err:
         done = len(ResultStore(out).rows)
         print(f"\ninterrupted: {done} finished case(s) are saved in {out}; rerun the same "
               "command to continue", file=sys.stderr)
         return 130 if isinstance(err, KeyboardInterrupt) else 128 + signal.SIGTERM
+    except (CancelledError, cluster.SchedulerLost) as err:    # Dask: the scheduler went away
+        if not args.scheduler:
+            raise
+        done = len(ResultStore(out).rows)
+        raise LostWorker(f"lost the Dask scheduler at {args.scheduler} (it cancelled the "
+                         f"cases); {done} finished case(s) are saved in {out}; rerun the same "
+                         "command to continue") from err
     except Exception as err:
         if not isinstance(err, BrokenExecutor) and type(err).__name__ != "KilledWorker":
             raise                                             # Dask: a case killed its workers
@@ -164,7 +227,12 @@ def cmd_run(args):
     if stopped:
         print(f"bgpoison: note: the attack stopped early in {len(stopped)} case(s), keeping "
               f"its points so far; first: {_one_line(stopped[0])}", file=sys.stderr)
-    for path in draw_figures(out):
+    try:
+        written = draw_figures(out)
+    except OSError as err:                           # e.g. the disk filled up meanwhile
+        raise OSError(f"cannot write the figures in {out}: {err.strerror or err}; every case "
+                      f"is saved in {out / RESULTS}: 'bgpoison plot {out}' draws them") from err
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -174,7 +242,7 @@ class Terminated(Exception):
 
 
 class LostWorker(Exception):
-    """A worker process died; the finished cases are saved."""
+    """A worker process or the Dask scheduler died; the finished cases are saved."""
 
 
 def _on_sigterm(signum, frame):
@@ -201,7 +269,8 @@ def main(argv=None):
     except BrokenPipeError:                          # e.g. piped into head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ConvergenceError, DivergenceError, LostWorker, MemoryError) as err:
+    except (ConvergenceError, DivergenceError, experiment.AttackFailed, LostWorker,
+            MemoryError) as err:
         print(f"bgpoison: failed: {_one_line(err)}", file=sys.stderr)   # cannot train / run
         return 1
     except (UsageError, ValueError, OSError, ImportError) as err:

@@ -23,6 +23,11 @@ from .. import checks, constraints, datasets, defences
 from .results import ResultStore, summarise
 from .settings import Case, Settings
 
+class AttackFailed(RuntimeError):
+    """The attack stopped before it moved its points (its first hypergradient failed): its
+    "attack" would be the random starting points, so the case has no result."""
+
+
 def load_data(s):
     """The settings' Dataset (all rows), read once per process for each source: the cases of an
     experiment share it (its arrays are read-only). A file or folder is read again once it
@@ -141,6 +146,9 @@ def run_case(case):
                                     warm_start=s.warm_start,
                                     constraint=make_constraint(s, defence, X_tr, y_tr))
         result = attack.run(X_tr, y_tr, rng=rng)
+        if result.stopped and len(result.history) == 1:          # not one accepted move
+            raise AttackFailed(f"the attack never moved its points (they would be stored as "
+                               f"the un-optimised start): {result.stopped}")
         # the baseline draws from its own stream, so every setting of a seed gets the same flips
         flips = bg.flip_labels(X_tr, y_tr, m, K, np.random.default_rng([case.seed, 1]),
                                attack.label_map)

@@ -54,6 +54,19 @@ def _class_map(text):
     return pairs
 
 
+def _threads(text):
+    """--blas-threads: "2" -> 2, or "default" (the machine's default) as it is."""
+    if text == "default":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'default'; got {text!r}")
+    return n
+
+
 def build_parser():
     parser = _Parser(prog="bgpoison", description="Data poisoning by back-gradient "
                      "optimisation: run experiments and plot them.")
@@ -135,6 +148,10 @@ def build_parser():
                    help="processes, or Dask workers with --scheduler local (default 1)")
     g.add_argument("--scheduler", help="run the cases on Dask: 'local' starts a LocalCluster "
                    "of --workers processes; an address (tcp://host:8786) uses that cluster")
+    g.add_argument("--blas-threads", type=_threads, metavar="N",
+                   help="BLAS threads of this process and of each worker (default 1: small "
+                   "products on more threads slow down badly when other work runs; 'default' "
+                   "for the machine's)")
     g.add_argument("--out", help="output folder (default bgpoison-out, or bgpoison-out/PRESET)")
     g.add_argument("--no-progress", action="store_true")
     plot = sub.add_parser("plot", help="redraw figures from saved results")

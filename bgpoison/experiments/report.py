@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import RESULTS, load, summarise
+from .results import RESULTS, complete, load, summarise
 
 MAX_CURVE_SETTINGS = 4      # more settings than this: the table and summary.csv only
 
@@ -35,12 +35,17 @@ def _pm(entry, key):
     return f"{entry[key + '_mean']:.3f} ± {entry[key + '_std']:.3f}"
 
 
+FIGURES = ("error_vs_fraction.png", "poisoning_points.png", "decision_boundary.png")
+
+
 def draw_figures(folder):
-    """Draw every figure the results in ``folder`` support; returns the paths written."""
+    """Draw every figure the results in ``folder`` support; returns the paths written. Rows
+    that lack a field (another version's) are left out, unless no other row is left."""
     folder = Path(folder)
     rows = load(folder / RESULTS)
     if not rows:
         raise ValueError(f"{folder / RESULTS} holds no finished cases yet")
+    rows = [row for row in rows if complete(row)] or rows
     summary = summarise(rows)                          # ValueError if a row lacks a field
     try:
         return _draw(folder, rows, summary)

@@ -60,8 +60,14 @@ class ResultStore:
         self._rows = {row["case"]: row for row in rows}
 
     def done(self):
-        """Set of stored case ids."""
-        return set(self._rows)
+        """Set of stored case ids whose rows are complete: a row that lacks a field this
+        version needs (written by another version of bgpoison) is run again, and the new line
+        wins; the old one stays in the file."""
+        return {case for case, row in self._rows.items() if complete(row)}
+
+    def incomplete(self):
+        """The stored rows that lack a field this version needs."""
+        return [row for row in self._rows.values() if not complete(row)]
 
     def reload(self):
         """Re-read the file (other runs may have appended to it); returns ``rows``."""
@@ -161,6 +167,11 @@ def atomic_write(path, text):
 
 
 SUMMARY_FIELDS = ("case", "setting_id", "label", "fraction", "n_points")
+
+
+def complete(row):
+    """True if a results row holds every field that summaries and figures need."""
+    return all(k in row for k in SUMMARY_FIELDS)
 
 
 def summarise(rows):
