@@ -5,6 +5,8 @@ import pytest
 import bgpoison as bg
 from bgpoison import gradcheck
 from bgpoison.experiments.bench import clusters
+from reference import attacker_value
+from strategies import Poisoning
 
 
 def _problem(K=2, d=6, seed=0):
@@ -90,8 +92,7 @@ def test_kkt_gradient_equals_back_gradient_after_convergence_and_both_match_fd(n
         assert np.max(np.abs(g_kkt - g_bg)) < 1e-8 * np.max(np.abs(g_kkt))
     # reference: A after the converged descent, a smooth function of X_c (an L-BFGS optimum
     # moves with its stopping test, which puts ~1e-6 noise into differences of A)
-    A = lambda X: objective.value(model, gd.run(model, w0, np.vstack([X_tr, X]),
-                                                np.concatenate([y_tr, y_c])))
+    A = attacker_value(Poisoning(model, gd, w0, X_tr, y_tr, X_c, y_c, objective))
     gradcheck.check_gradient(A, lambda _: g_kkt, X_c, rng=rng, name="kkt", arg="X_c")
     gradcheck.check_gradient(A, lambda _: g_bg, X_c, rng=rng, name="back-gradient", arg="X_c")
 

@@ -1,48 +1,14 @@
-"""The CNN: every derivative against finite differences over random shapes, the forward pass
-against a loop-by-loop textbook convolution, the adjoints, planted mistakes and bad inputs."""
+"""The CNN's own tests: the adjoints, planted mistakes, the weight layout, bad settings and
+whole runs. (Its derivatives against finite differences and its loss against a loop-by-loop
+convolution, ``reference.textbook_loss``, are test_models.py's property tests over every model.)"""
 import numpy as np
 import pytest
-from hypothesis import given, settings
 
 import bgpoison as bg
 from bgpoison import gradcheck
 from bgpoison.models import cnn as cnn_module
-from strategies import cnn_problems
-from test_back_gradient import attacker_value
-
-
-def _textbook_loss(model, w, X, y):
-    """The forward pass with explicit loops over pixels, filters and blocks (tiny sizes only)."""
-    f = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-         "softplus": lambda z: np.log1p(np.exp(z))}[model.activation]
-    p, k, q = model.unpack(w), model.kernel, model.pool
-    losses = []
-    for x, label in zip(X, y):
-        S = x.reshape(model.image_shape)[None]                    # (C, h, w), channels first
-        for l in range(1, model.n_layers):
-            W, b = p[f"W{l}"], p[f"b{l}"]                          # (C_in, k, k, C_out)
-            oh, ow = S.shape[1] - k + 1, S.shape[2] - k + 1
-            A = np.empty((W.shape[3], oh, ow))
-            for j in range(W.shape[3]):
-                for r in range(oh):
-                    for s in range(ow):
-                        A[j, r, s] = f(np.sum(S[:, r:r + k, s:s + k] * W[..., j]) + b[j])
-            ph, pw = oh // q, ow // q
-            S = np.array([[[A[j, r * q:(r + 1) * q, s * q:(s + 1) * q].mean()
-                            for s in range(pw)] for r in range(ph)] for j in range(len(A))])
-        F = S.transpose(1, 2, 0).ravel()                           # (row, column, channel)
-        L = model.n_layers
-        z = F @ p[f"W{L}"] + p[f"b{L}"]
-        losses.append(np.log(np.sum(np.exp(z))) - z[label])
-    pen = sum(np.sum(p[f"W{l}"] ** 2) for l in range(1, model.n_layers + 1))
-    return np.mean(losses) + 0.5 * model.l2 * pen
-
-
-@settings(max_examples=15)
-@given(cnn_problems())
-def test_cnn_loss_matches_a_loop_by_loop_convolution(problem):
-    model, w, X, y, _ = problem
-    assert model.loss(w, X, y) == pytest.approx(_textbook_loss(model, w, X, y), rel=1e-12)
+from reference import attacker_value
+from strategies import poisoning
 
 
 def test_im2col_and_pool_adjoints():
@@ -125,16 +91,13 @@ def test_bad_cnn_settings_get_one_clear_error(kwargs, message):
 @pytest.mark.parametrize("batch_size", [None, 3])
 def test_cnn_hypergradient_matches_finite_differences_of_training(batch_size):
     rng = np.random.default_rng(5)
-    model = bg.CNN(25, (5, 5), 3, channels=(2,), kernel=2, pool=2, l2=0.05)
-    X_tr, y_tr = rng.standard_normal((8, 25)), rng.integers(0, 3, 8)
-    X_c, y_c = rng.standard_normal((2, 25)), rng.integers(0, 3, 2)
-    objective = bg.ErrorGeneric(rng.standard_normal((6, 25)), rng.integers(0, 3, 6))
-    gd = bg.GradientDescent(0.3, 6, batch_size=batch_size, seed=2)
-    w0 = model.init_params(rng)
-    A = attacker_value(model, gd, w0, (X_tr, y_tr), y_c, objective)
+    p = poisoning(bg.CNN(25, (5, 5), 3, channels=(2,), kernel=2, pool=2, l2=0.05),
+                  bg.GradientDescent(0.3, 6, batch_size=batch_size, seed=2), rng,
+                  n=8, m=2, n_val=6, w0="init")
+    A = attacker_value(p)
     for reversal in ("stored", "checkpoint"):
-        r = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal=reversal)
-        gradcheck.check_gradient(A, lambda _: r.dX_c, X_c, rng=rng, name=reversal, arg="X_c")
+        r = bg.back_gradient(*p, reversal=reversal)
+        gradcheck.check_gradient(A, lambda _: r.dX_c, p.X_c, rng=rng, name=reversal, arg="X_c")
 
 
 def test_the_attack_runs_on_a_cnn_and_raises_its_objective():

@@ -1,5 +1,6 @@
-"""Deep models and mini-batch training: the MLP of any depth against finite differences and
-textbook formulas, mini-batch gradient descent and its reversal by every strategy."""
+"""Deep models and mini-batch training: the MLP's layout and planted mistakes in its R-pass,
+mini-batch gradient descent and its reversal by every strategy. (The MLP of 1 to 3 layers is
+also one family of test_models.py's property tests.)"""
 
 import numpy as np
 import pytest
@@ -9,53 +10,14 @@ import bgpoison as bg
 from bgpoison import gradcheck
 from bgpoison.exact import Exact, to_fixed, to_float
 from bgpoison.models import mlp as mlp_module
-from strategies import cnn_problems, deep_problems, minibatch_problems
-from test_back_gradient import attacker_value
+from reference import attacker_value, exact_training
+from strategies import minibatch_problems, poisoning
 
 # ---- MLP of any depth ----------------------------------------------------------------------
 
 
-# the deep MLP and the CNN share these two properties; test_cnn.py holds the CNN's own tests
-DEEP_MODELS = pytest.mark.parametrize("problems", [deep_problems, cnn_problems],
-                                      ids=["mlp", "cnn"])
-
-
-@DEEP_MODELS
-@given(data=st.data())
-def test_deep_derivatives_match_finite_differences(problems, data):
-    model, w, X, y, rng = data.draw(problems())
-    assert gradcheck.check_model(model, w, X, y, rng=rng) < 1.0
-
-
-@DEEP_MODELS
-@given(data=st.data())
-def test_deep_hessian_is_symmetric_and_rows_are_rows(problems, data):
-    model, w, X, y, rng = data.draw(problems())
-    u, v = rng.standard_normal((2, model.n_params))
-    a, b = u @ model.hvp_ww(w, X, y, v), v @ model.hvp_ww(w, X, y, u)
-    assert a == pytest.approx(b, rel=1e-10, abs=1e-12)   # same sums in another order
-    full = model.hvp_xw(w, X, y, v)
-    _, last = model.r_backward(w, X, model.targets(y), model.forward(w, X), v, slice(1, None))
-    np.testing.assert_allclose(last, full[1:], rtol=1e-12, atol=1e-15)
-
-
-def _textbook_loss(model, w, X, y):
-    """Cross-entropy of the layer-by-layer forward pass, written out independently."""
-    f = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-         "softplus": lambda z: np.log1p(np.exp(z))}[model.activation]
-    p, A = model.unpack(w), X
-    for l in range(1, model.n_layers):
-        A = f(A @ p[f"W{l}"] + p[f"b{l}"])
-    Z = A @ p[f"W{model.n_layers}"] + p[f"b{model.n_layers}"]
-    P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
-    pen = sum(np.sum(p[f"W{l}"] ** 2) for l in range(1, model.n_layers + 1))
-    return -np.mean(np.log(P[np.arange(len(y)), y])) + 0.5 * model.l2 * pen
-
-
-@given(deep_problems())
-def test_deep_mlp_loss_matches_textbook_formula(problem):
-    model, w, X, y, _ = problem
-    assert model.loss(w, X, y) == pytest.approx(_textbook_loss(model, w, X, y), rel=1e-12)
+# the derivative, symmetry, rows and textbook-loss properties of every depth (and of the CNN)
+# are test_models.py's; these are the deep MLP's own
 
 
 def test_deep_mlp_layout_shapes_and_one_layer_tuple_equals_int():
@@ -167,27 +129,21 @@ def test_bad_batch_sizes_are_refused(size, message):
 def test_minibatch_hypergradient_matches_finite_differences_of_the_stochastic_run(reversal,
                                                                                   data):
     lrs = (0.05,) if reversal == "fixed-point" else (0.05, 0.2)
-    problem = data.draw(minibatch_problems(lrs=lrs))
-    model, gd, w0, train, (X_c, y_c), objective, rng = problem
+    p, rng = data.draw(minibatch_problems(lrs=lrs))
     every = {"checkpoint_every": 2} if reversal == "checkpoint" else {}
-    result = bg.back_gradient(model, gd, w0, *train, X_c, y_c, objective, reversal=reversal,
-                              **every)
-    A = attacker_value(model, gd, w0, train, y_c, objective)     # the same seeds, every run
-    assert result.value == pytest.approx(A(X_c), rel=1e-12)
-    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=rng, name=reversal, arg="X_c")
+    result = bg.back_gradient(*p, reversal=reversal, **every)
+    A = attacker_value(p)                                        # the same seeds, every run
+    assert result.value == pytest.approx(A(p.X_c), rel=1e-12)
+    gradcheck.check_gradient(A, lambda _: result.dX_c, p.X_c, rng=rng, name=reversal, arg="X_c")
 
 
 def test_minibatch_poisoning_rows_not_drawn_get_no_gradient():
-    rng = np.random.default_rng(4)
-    model = bg.SoftmaxRegression(2, 3, l2=0.1)
-    X_tr, y_tr = rng.standard_normal((20, 2)), rng.integers(0, 3, 20)
-    X_c, y_c = rng.standard_normal((3, 2)), rng.integers(0, 3, 3)
-    objective = bg.ErrorGeneric(rng.standard_normal((8, 2)), rng.integers(0, 3, 8))
-    gd = bg.GradientDescent(0.3, 3, batch_size=4, seed=0)
+    model, gd = bg.SoftmaxRegression(2, 3, l2=0.1), bg.GradientDescent(0.3, 3, batch_size=4)
+    p = poisoning(model, gd, np.random.default_rng(4), n=20, m=3, w0=np.zeros(model.n_params))
     drawn = set().union(*(gd.batch(t, 23) for t in range(3)))
     never = [j for j in range(3) if 20 + j not in drawn]
     assert never                                           # seed 0 leaves some poisoning row out
-    r = bg.back_gradient(model, gd, np.zeros(model.n_params), X_tr, y_tr, X_c, y_c, objective)
+    r = bg.back_gradient(*p)
     assert np.all(r.dX_c[never] == 0.0)
     assert np.all(np.any(r.dX_c[[j for j in range(3) if j not in never]] != 0.0, axis=1))
 
@@ -200,15 +156,10 @@ def test_paper_reversal_with_minibatches_uses_each_steps_batch():
     # the forward step's would leave an error that does not shrink with eta.
     errors, drifts = [], []
     for lr, T in ((0.4, 10), (0.2, 20), (0.1, 40)):
-        rng = np.random.default_rng(0)
-        model = bg.SoftmaxRegression(4, 3, l2=0.05)
-        X_tr, y_tr = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
-        X_c, y_c = rng.standard_normal((3, 4)), rng.integers(0, 3, 3)
-        objective = bg.ErrorGeneric(rng.standard_normal((10, 4)), rng.integers(0, 3, 10))
-        gd = bg.GradientDescent(lr, T, batch_size=8, seed=1)
-        w0 = 0.1 * rng.standard_normal(model.n_params)
-        runs = {rev: bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective,
-                                      reversal=rev) for rev in ("stored", "paper")}
+        p = poisoning(bg.SoftmaxRegression(4, 3, l2=0.05),
+                      bg.GradientDescent(lr, T, batch_size=8, seed=1), np.random.default_rng(0),
+                      n=30, m=3, n_val=10, w0=0.1)
+        runs = {rev: bg.back_gradient(*p, reversal=rev) for rev in ("stored", "paper")}
         errors.append(np.max(np.abs(runs["paper"].dX_c - runs["stored"].dX_c))
                       / np.max(np.abs(runs["stored"].dX_c)))
         drifts.append(runs["paper"].w0_error)
@@ -220,13 +171,10 @@ def test_paper_reversal_with_minibatches_uses_each_steps_batch():
 @pytest.mark.parametrize("gamma", [0.5, 0.9])
 def test_exact_reversal_with_minibatches_restores_every_bit_and_matches_differences(gamma):
     rng = np.random.default_rng(2)
-    model = bg.MLP(3, (3, 2), 3, l2=0.05)
-    X_tr, y_tr = rng.standard_normal((10, 3)), rng.integers(0, 3, 10)
-    X_c, y_c = rng.standard_normal((2, 3)), rng.integers(0, 3, 2)
-    objective = bg.ErrorGeneric(rng.standard_normal((8, 3)), rng.integers(0, 3, 8))
     gd = bg.GradientDescent(0.3, 15, momentum=gamma, batch_size=5, seed=7)
-    w0 = 0.5 * rng.standard_normal(model.n_params)
-    X, Y = np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, y_c]))
+    p = poisoning(bg.MLP(3, (3, 2), 3, l2=0.05), gd, rng, n=10, m=2, w0=0.5)
+    model, w0 = p.model, p.w0
+    X, Y = np.vstack([p.X_tr, p.X_c]), model.targets(np.concatenate([p.y_tr, p.y_c]))
     forward = [to_float(to_fixed(w0))]
     run = Exact(model, gd, X, Y)
     w_t = run.forward(w0, callback=lambda t, w: forward.append(w))
@@ -236,14 +184,11 @@ def test_exact_reversal_with_minibatches_restores_every_bit_and_matches_differen
         np.testing.assert_array_equal(w_t, forward[t])
     assert run.buffer.bits() == 0
 
-    def A(X_c_):                                           # A of the fixed-point training run
-        Y_ = model.targets(np.concatenate([y_tr, y_c]))
-        w_T = Exact(model, gd, np.vstack([X_tr, X_c_]), Y_).forward(w0)
-        return objective.value_and_grad(model, w_T)[0]
-    result = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="exact")
+    A = attacker_value(p, train=exact_training)            # A of the fixed-point training run
+    result = bg.back_gradient(*p, reversal="exact")
     assert result.w0_error == 0.0
     # eps = 1e-4 as in test_exact: the fixed-point run's rounding noise (~1e-13) over 2 eps
-    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=rng, eps=1e-4, arg="X_c",
+    gradcheck.check_gradient(A, lambda _: result.dX_c, p.X_c, rng=rng, eps=1e-4, arg="X_c",
                              name="exact back-gradient, mini-batches")
 
 

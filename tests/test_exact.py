@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bgpoison as bg
-from bgpoison import ErrorGeneric, GradientDescent, back_gradient, gradcheck
+from bgpoison import GradientDescent, back_gradient, gradcheck
 from bgpoison.exact import (MAX_VALUE, Exact, InformationBuffer, as_fraction,
                             buffer_bits_per_step, divide, multiply, to_fixed, to_float)
 from bgpoison.back_gradient import REVERSALS
-from bgpoison.reversal import Stored
-from strategies import make_model, problems
+from reference import attacker_value, exact_training
+from strategies import poisoning, problems
 
 small = settings(max_examples=25, deadline=None)
 gammas = st.one_of(st.sampled_from([0.5, 0.9, 0.95, 0.98, 0.99]),
@@ -23,7 +23,7 @@ gammas = st.one_of(st.sampled_from([0.5, 0.9, 0.95, 0.98, 0.99]),
 def softmax_problem(seed, d=4, K=3, n=30):
     """Softmax regression, data and an off-grid w_0 from an explicit Generator."""
     rng = np.random.default_rng(seed)
-    model = make_model("softmax", d, K, 0, 0.01)
+    model = bg.SoftmaxRegression(d, K, l2=0.01)
     X = rng.standard_normal((n, d))
     return model, X, model.targets(rng.integers(0, K, n)), rng.normal(0.0, 0.3, model.n_params)
 
@@ -98,48 +98,47 @@ def test_naive_float_reversal_of_momentum_does_not_recover_w0():
 
 
 def attack_problem(seed=1, gamma=0.9, n_steps=40):
-    rng = np.random.default_rng(seed)
-    d, K = 3, 3
-    model = make_model("softmax", d, K, 0, 0.01)
-    X_tr, y_tr = rng.standard_normal((20, d)), rng.integers(0, K, 20)
-    X_c, y_c = rng.standard_normal((2, d)), rng.integers(0, K, 2)
-    objective = ErrorGeneric(rng.standard_normal((15, d)), rng.integers(0, K, 15))
-    gd = GradientDescent(lr=0.5, n_steps=n_steps, momentum=gamma)
-    w0 = rng.normal(0.0, 0.1, model.n_params)
-    return model, gd, w0, X_tr, y_tr, X_c, y_c, objective
+    """Softmax regression, 3 features and classes, 20 training rows, 2 poisoning points."""
+    return poisoning(bg.SoftmaxRegression(3, 3, l2=0.01),
+                     GradientDescent(lr=0.5, n_steps=n_steps, momentum=gamma),
+                     np.random.default_rng(seed), n=20, m=2, n_val=15, w0=0.1)
 
 
 @pytest.mark.parametrize("gamma", [0.5, 0.9, 0.98])
 def test_exact_hypergradient_matches_finite_differences_of_exact_training(gamma):
-    model, gd, w0, X_tr, y_tr, X_c, y_c, objective = attack_problem(gamma=gamma)
-    Y = model.targets(np.concatenate([y_tr, y_c]))
-
-    def A(X_c_):                                          # A(w_T) of the fixed-point training run
-        w_T = Exact(model, gd, np.vstack([X_tr, X_c_]), Y).forward(w0)
-        return objective.value_and_grad(model, w_T)[0]
-
-    result = back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective, reversal="exact")
+    p = attack_problem(gamma=gamma)
+    A = attacker_value(p, train=exact_training)          # A(w_T) of the fixed-point training run
+    result = back_gradient(*p, reversal="exact")
     assert result.w0_error == 0.0
     # The fixed-point run is the float run plus rounding: each multiplication by gamma = n/d
     # moves v by up to n grid units (2^-52), so A carries noise of ~1e-13 (gamma = 0.9) to
     # ~1e-12 (0.98) that central differences divide by 2 eps. eps = 1e-6 would show it as up to
     # 5e-5 relative error; eps = 1e-4 shrinks it to ~1e-8, with truncation error O(eps^2) ~ 1e-8.
-    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=np.random.default_rng(2),
+    gradcheck.check_gradient(A, lambda _: result.dX_c, p.X_c, rng=np.random.default_rng(2),
                              eps=1e-4, name="exact back-gradient", arg="X_c")
 
 
-class StoredExact(Stored):
-    """'stored' on the fixed-point trajectory: keep every w_t the exact forward run visits."""
+class StoredExact:
+    """'stored' on the fixed-point trajectory, written to the reversal protocol of
+    ``bgpoison.reversal`` (forward(w_0) -> w_T, previous(t, w_{t+1}, acts) -> (w_t, acts_t),
+    vectors_held): it keeps every w_t the exact forward run visits and hands them back."""
 
     name = "stored-exact"
 
+    def __init__(self, model, gd, X, Y):
+        self.model, self.gd, self.X, self.Y = model, gd, X, Y
+
     def forward(self, w0):
-        ws = [to_float(to_fixed(w0))]                     # the run starts from q(w_0)
-        w_T = Exact(self.model, self.gd, self.X, self.Y).forward(
-            w0, callback=lambda t, w: ws.append(w))
-        self.kept = {t: (w, None, self.model.forward(w, self.X))   # as Stored keeps them
-                     for t, w in enumerate(ws[:-1])}
-        return w_T
+        self.ws = [to_float(to_fixed(w0))]                # the run starts from q(w_0)
+        return Exact(self.model, self.gd, self.X, self.Y).forward(
+            w0, callback=lambda t, w: self.ws.append(w))
+
+    def previous(self, t, w_next, acts_next):
+        return self.ws[t], self.model.forward(self.ws[t], self.X)    # full batch: every row
+
+    @property
+    def vectors_held(self):
+        return len(self.ws)
 
 
 def test_exact_matches_stored_on_the_same_trajectory(monkeypatch):
@@ -168,7 +167,9 @@ def test_buffer_grows_by_log2_inverse_gamma_per_parameter_per_step(gamma):
     assert np.all(run.buffer_bits <= bound)
     cost = buffer_bits_per_step(model, gd, w0, X, np.argmax(Y, axis=1))
     assert 0.7 * np.log2(1 / gamma) < cost["bits_per_step_per_param"] <= np.log2(d / n) + 0.1
-    assert cost["stored_bits_per_step"] == 64 * model.n_params
+    # what the buffer saves: storing w_t costs its float64 bits every step, >= 100x more
+    assert cost["stored_bits_per_step"] == 8 * w0.nbytes
+    assert 100 * cost["bits_per_step"] < cost["stored_bits_per_step"]
 
 
 @pytest.mark.parametrize("gamma", [0.0, 1.0, -0.5, 1.5, 1e-9, float("nan"), Fraction(1, 1)])

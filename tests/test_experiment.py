@@ -36,7 +36,7 @@ def test_fraction_is_the_share_of_the_poisoned_training_set():
 
 def test_settings_reject_unknown_names():
     with pytest.raises(ValueError, match="model must be one of"):
-        Settings(model="svm")
+        Settings(model="forest")         # "svm" became a model with LinearSVM
     with pytest.raises(ValueError, match="victim must be one of"):
         Settings(victim="forest")
     assert experiment.Case(TINY, 0.1, 0).id == experiment.Case(TINY, 0.1, 0).id

@@ -1,5 +1,6 @@
-"""The four models: every derivative against finite differences, and the losses against
-independent textbook formulas written out here."""
+"""Every model: its derivatives against finite differences, its Hessian's symmetry, the rows
+of H_xw a reverse pass asks for, and its loss against an independent textbook formula (one test
+per property, over every family in ``strategies.FAMILIES``); then what is model-specific."""
 import dataclasses
 
 import numpy as np
@@ -9,29 +10,39 @@ from hypothesis import given, strategies as st
 import bgpoison as bg
 from bgpoison import gradcheck
 from bgpoison.models import linear as F
-from strategies import make_model, problems
+from reference import sigmoid, textbook_loss
+from strategies import FAMILIES, make_model, problems
+
+# one test per property over every model: parametrised by family (rather than one draw over
+# all of them) so that each family, the CNN included, gets the profile's whole example budget
+EVERY_MODEL = pytest.mark.parametrize("family", FAMILIES)
 
 
-@given(problems())
-def test_every_derivative_matches_finite_differences(problem):
-    model, w, X, y, rng = problem
+@EVERY_MODEL
+@given(data=st.data())
+def test_every_derivative_matches_finite_differences(family, data):
+    # grad_w, hvp_ww and hvp_xw against central differences at the checker's own tolerances
+    # (rtol 1e-6 over a float64 error of ~1e-10; see bgpoison.gradcheck)
+    model, w, X, y, rng = data.draw(problems((family,)))
     assert gradcheck.check_model(model, w, X, y, rng=rng) < 1.0
 
 
-@given(problems())
-def test_hessian_is_symmetric(problem):
+@EVERY_MODEL
+@given(data=st.data())
+def test_hessian_is_symmetric(family, data):
     # <u, H v> = <v, H u>: a check independent of finite differences
-    model, w, X, y, rng = problem
+    model, w, X, y, rng = data.draw(problems((family,)))
     u, v = rng.standard_normal((2, model.n_params))
     a, b = u @ model.hvp_ww(w, X, y, v), v @ model.hvp_ww(w, X, y, u)
     assert a == pytest.approx(b, rel=1e-10, abs=1e-12)  # same sums in another order
 
 
-@given(problems())
-def test_r_backward_rows_are_rows_of_hvp_xw(problem):
+@EVERY_MODEL
+@given(data=st.data())
+def test_r_backward_rows_are_rows_of_hvp_xw(family, data):
     # the reverse pass asks for the poisoning rows only; they must equal those rows of the full
     # product (same floating-point operations, so equality up to summation order)
-    model, w, X, y, rng = problem
+    model, w, X, y, rng = data.draw(problems((family,)))
     v = rng.standard_normal(model.n_params)
     full = model.hvp_xw(w, X, y, v)
     Y = model.targets(y)
@@ -39,35 +50,13 @@ def test_r_backward_rows_are_rows_of_hvp_xw(problem):
     np.testing.assert_allclose(last, full[1:], rtol=1e-12, atol=1e-15)
 
 
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def _reference_loss(model, w, X, y):
-    """Textbook formulas, written independently of the library (moderate logits only)."""
-    p = model.unpack(w)
-    if isinstance(model, bg.MLP):
-        f = {"tanh": np.tanh, "sigmoid": _sigmoid, "softplus": lambda z: np.log1p(np.exp(z))}
-        Z = f[model.activation](X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
-        pen = np.sum(p["W1"] ** 2) + np.sum(p["W2"] ** 2)
-    else:
-        Z = X @ p["W"] + p["b"]
-        pen = np.sum(p["W"] ** 2)
-    if isinstance(model, bg.Adaline):
-        data = np.mean(0.5 * (Z[:, 0] - (2 * y - 1)) ** 2)
-    elif isinstance(model, bg.LogisticRegression):
-        s = _sigmoid(Z[:, 0])
-        data = -np.mean(y * np.log(s) + (1 - y) * np.log(1 - s))
-    else:
-        P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
-        data = -np.mean(np.log(P[np.arange(len(y)), y]))
-    return data + 0.5 * model.l2 * pen
-
-
-@given(problems())
-def test_loss_matches_textbook_formula(problem):
-    model, w, X, y, _ = problem
-    assert model.loss(w, X, y) == pytest.approx(_reference_loss(model, w, X, y), rel=1e-12)
+@EVERY_MODEL
+@given(data=st.data())
+def test_loss_matches_textbook_formula(family, data):
+    # reference.textbook_loss: the printed formulas (a loop-by-loop convolution for the CNN);
+    # both sides round a few dozen times at ~1e-16 relative
+    model, w, X, y, _ = data.draw(problems((family,)))
+    assert model.loss(w, X, y) == pytest.approx(textbook_loss(model, w, X, y), rel=1e-12)
 
 
 def test_logistic_equals_two_class_softmax_with_one_column_pinned():
@@ -82,7 +71,7 @@ def test_logistic_equals_two_class_softmax_with_one_column_pinned():
     np.testing.assert_array_equal(lr.predict(w, X), sm.predict(ws, X))
 
 
-@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax", "mlp"])
+@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax", "svm", "mlp"])
 def test_outputs_stay_finite_for_logits_of_1e3(name):
     model = make_model(name, 2, 3, 2, 0.1)
     X = np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]])
@@ -108,11 +97,12 @@ def test_predict_agrees_with_scores(problem):
     s = model.scores(w, X)
     expected = (s > 0).astype(int) if s.ndim == 1 else s.argmax(axis=1)
     np.testing.assert_array_equal(model.predict(w, X), expected)
-    assert s.shape == ((X.shape[0],) if model.n_classes == 2 and not isinstance(
-        model, (bg.SoftmaxRegression, bg.MLP)) else (X.shape[0], model.n_classes))
+    binary = (bg.Adaline, bg.LogisticRegression, bg.LinearSVM)     # one decision value a row
+    assert s.shape == ((X.shape[0],) if isinstance(model, binary)
+                       else (X.shape[0], model.n_classes))
 
 
-@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax", "mlp"])
+@pytest.mark.parametrize("name", ["adaline", "logistic", "softmax", "svm", "mlp"])
 def test_unpack_gives_views_and_pack_inverts_it(name):
     model = make_model(name, 3, 4, 2, 0.0)
     w = np.arange(model.n_params, dtype=float)
@@ -172,6 +162,6 @@ def test_activation_derivatives_from_the_activation_match_their_textbook_forms(n
     from bgpoison.models.mlp import ACTIVATIONS
     Z = np.linspace(-40.0, 40.0, 801)
     f, df, _ = ACTIVATIONS[name]
-    textbook = {"tanh": 1.0 - np.tanh(Z) ** 2, "sigmoid": _sigmoid(Z) * (1.0 - _sigmoid(Z)),
-                "softplus": _sigmoid(Z)}[name]
+    textbook = {"tanh": 1.0 - np.tanh(Z) ** 2, "sigmoid": sigmoid(Z) * (1.0 - sigmoid(Z)),
+                "softplus": sigmoid(Z)}[name]
     np.testing.assert_allclose(df(f(Z)), textbook, rtol=1e-12, atol=1e-15)

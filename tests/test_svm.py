@@ -1,51 +1,18 @@
-"""LinearSVM: derivatives against finite differences away from the hinge's kink, the loss
-against the textbook formula, and H_ww v exact (ell'' is a step, the gradient piecewise linear).
-"""
+"""LinearSVM's own tests: H_ww v exact for a finite step (ell'' is a step, the gradient
+piecewise linear), ell'' zero outside the margin, training, and the hypergradient end to end.
+(Its derivatives against finite differences away from the hinge's kink, and its loss against the
+textbook squared hinge, are test_models.py's property tests over every model.)"""
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import given
 
 import bgpoison as bg
 from bgpoison import gradcheck
-
-# Central differences perturb w and X by EPS = 1e-6 along unit directions, which moves each
-# margin t z by at most ~1e-6 (||x|| + ||W|| + 1) <~ 1e-5 here. Rows closer than KINK to the
-# kink t z = 1 could straddle it, where ell'' jumps and a difference quotient of ell' is not
-# the one-sided ell'' the model returns: such examples are discarded, not tolerated.
-KINK = 1e-2
+from reference import attacker_value
+from strategies import KINK, away_from_kink, poisoning, problems
 
 
-@st.composite
-def svm_problems(draw):
-    n, d = draw(st.integers(2, 8)), draw(st.integers(1, 5))
-    l2 = draw(st.sampled_from([0.0, 0.01, 0.3, 1.0]))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
-    model = bg.LinearSVM(d, l2=l2)
-    X, y = rng.standard_normal((n, d)), rng.integers(0, 2, n)
-    w = 0.6 * rng.standard_normal(model.n_params)
-    margins = (2 * y - 1) * model.scores(w, X)                # t z, (n,)
-    assume(np.min(np.abs(1.0 - margins)) > KINK)
-    return model, w, X, y, rng
-
-
-@given(svm_problems())
-def test_svm_derivatives_match_finite_differences_away_from_the_kink(problem):
-    model, w, X, y, rng = problem
-    assert gradcheck.check_model(model, w, X, y, rng=rng) < 1.0
-
-
-@given(svm_problems())
-def test_svm_loss_matches_the_textbook_squared_hinge(problem):
-    model, w, X, y, _ = problem
-    p = model.unpack(w)
-    z = (X @ p["W"] + p["b"])[:, 0]
-    t = 2 * y - 1
-    penalty = 0.5 * model.l2 * np.sum(p["W"] ** 2)
-    textbook = np.mean(0.5 * np.clip(1 - t * z, 0, None) ** 2) + penalty
-    assert model.loss(w, X, y) == pytest.approx(textbook, rel=1e-12)
-
-
-@given(svm_problems())
+@given(problems(("svm",)))
 def test_svm_hessian_product_is_exact_for_a_finite_step_that_crosses_no_kink(problem):
     # grad_w L is piecewise linear in w: grad(w + a v) - grad(w) = a H v exactly while no margin
     # crosses 1. |a| ||(x, 1)|| ||v|| < KINK keeps every margin on its side; what remains is the
@@ -84,21 +51,16 @@ def test_svm_hypergradient_matches_finite_differences_of_the_training_run(seed):
     # whose margins (training rows at every step, validation rows at the end) all stay KINK
     # away from 1, where finite differences of a C^1 loss are as accurate as for a smooth one
     rng = np.random.default_rng(seed)
-    model, gd = bg.LinearSVM(3, l2=0.1), bg.GradientDescent(0.2, 5)
-    X_tr, X_c, X_val = (rng.standard_normal((k, 3)) for k in (8, 2, 6))
-    y_tr, y_c, y_val = (rng.integers(0, 2, k) for k in (8, 2, 6))
-    w0 = 0.5 * rng.standard_normal(model.n_params)
-    X, y = np.vstack([X_tr, X_c]), np.concatenate([y_tr, y_c])
+    p = poisoning(bg.LinearSVM(3, l2=0.1), bg.GradientDescent(0.2, 5), rng, n=8, m=2, n_val=6,
+                  w0=0.5)
+    model, gd = p.model, p.gd
+    X, y = np.vstack([p.X_tr, p.X_c]), np.concatenate([p.y_tr, p.y_c])
     for T in range(5):
-        w = bg.GradientDescent(0.2, T).run(model, w0, X, y) if T else w0
-        assert np.min(np.abs(1 - (2 * y - 1) * model.scores(w, X))) > KINK, "pick another seed"
-    w_T = gd.run(model, w0, X, y)
-    assert np.min(np.abs(1 - (2 * y_val - 1) * model.scores(w_T, X_val))) > KINK
-    objective = bg.ErrorGeneric(X_val, y_val)
-    result = bg.back_gradient(model, gd, w0, X_tr, y_tr, X_c, y_c, objective)
-    bare = bg.LinearSVM(3)                                   # A: the unpenalised loss
-
-    def A(X_c_):
-        return bare.loss(gd.run(model, w0, np.vstack([X_tr, X_c_]), y), X_val, y_val)
-    assert result.value == pytest.approx(A(X_c), rel=1e-12)
-    gradcheck.check_gradient(A, lambda _: result.dX_c, X_c, rng=rng, name="svm", arg="X_c")
+        w = bg.GradientDescent(0.2, T).run(model, p.w0, X, y) if T else p.w0
+        assert away_from_kink(model, w, X, y), "pick another seed"
+    assert away_from_kink(model, gd.run(model, p.w0, X, y), p.objective.X_val,
+                          p.objective.labels), "pick another seed"
+    result = bg.back_gradient(*p)
+    A = attacker_value(p)                                    # A: the unpenalised loss
+    assert result.value == pytest.approx(A(p.X_c), rel=1e-12)
+    gradcheck.check_gradient(A, lambda _: result.dX_c, p.X_c, rng=rng, name="svm", arg="X_c")
