@@ -100,7 +100,7 @@ def test_interrupted_run_resumes_without_duplicates_or_lost_cases(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
-    (["run", "--model", "svm"], "argument --model: invalid choice"),
+    (["run", "--model", "forest"], "argument --model: invalid choice"),
     (["run", "--objective", "targeted"], "argument --objective: invalid choice"),
     (["run", "--fractions", "0,1.0"], r"fractions must lie in [0, 1); got 1.0"),
     (["run", "--fractions", "-0.1"], "fractions must lie in [0, 1)"),
