@@ -153,6 +153,11 @@ def reverse(run, products_at="start"):
     w0_error = float(np.max(np.abs(w - run.w0)))               # w is the reconstructed w_0
     if trajectory.name == "fixed-point":                       # it must not lose the trajectory
         checks.check_reconstruction(w0_error, run.w0, run.w_T, gd.lr)
+    if trajectory.name == "paper" and checks.lost_trajectory(w0_error, run.w0, run.w_T):
+        warnings.warn(f"the paper's reversal lost the trajectory (w_0 off by {w0_error:.3g}, "
+                      f"lr={gd.lr:g}): its hypergradient cannot be trusted; use a smaller lr or "
+                      f"reversal='stored', 'checkpoint' or 'fixed-point'", checks.ReversalWarning,
+                      stacklevel=3)
     checks.check_hypergradient(run.value, dX_c)                # never a NaN or inf gradient
     return BackGradientResult(
         dX_c=dX_c, value=run.value, w_T=run.w_T, dw0=dw, w0_error=w0_error,

@@ -26,8 +26,15 @@ class ConvergenceError(RuntimeError):
     """A reversal could not recover the trajectory (the fixed-point iteration failed)."""
 
 
-GROWTH = 1e4           # L(w_t) > L(w_0) + GROWTH (1 + |L(w_0)|): diverging
-RECONSTRUCTION = 10.0  # w_0 error over 10x the trajectory's scale: the reversal lost it
+class ReversalWarning(RuntimeWarning):
+    """The paper's reversal drifted so far from the trajectory that its hypergradient cannot be
+    trusted (its reconstructed w_0 is far from the true one)."""
+
+
+GROWTH = 1e4           # L(w_t) > L(w_0) + GROWTH (1 + |L(w_0)|) at any step: blowing up
+END_GROWTH = 1.0       # ... at the last step, full batch: a descent that ends above its start
+END_GROWTH_BATCH = 10.0   # ... mini-batch: one batch's mean loss is noisy, so 10x the margin
+RECONSTRUCTION = 3.0   # w_0 error over 3x the trajectory's scale: the reversal lost it
 PREIMAGE_RTOL = 1e-9   # relative miss of a verified forward step; ~1e4 ulps, far below a wrong one
 
 
@@ -127,10 +134,19 @@ def loss_due(t, n_steps):
 
 def check_loss(loss, start, t, gd):
     """``loss`` = L(w_t), after a DivergenceError naming step ``t`` unless it is finite and,
-    given the starting loss ``start`` = L(w_0), not above start + GROWTH (1 + |start|)."""
+    given the starting loss ``start`` = L(w_0), not above start + g (1 + |start|).
+
+    g = GROWTH (10^4) at any step stops a run that blows up. At the last step g = END_GROWTH
+    (1): gradient descent with a stable eta lowers the loss, so a run that ends above twice
+    its start (plus 1) has diverged, even if its loss grew only linearly (cross-entropy grows
+    like |w|: softmax at lr 50 ends near 91 from 1.39). With mini-batches L is one batch's
+    mean, which can sit far above the start for a sound run (a batch of one misclassified
+    point), so the last step allows END_GROWTH_BATCH (10)."""
+    last = t is not None and t == gd.n_steps - 1
+    growth = GROWTH if not last else END_GROWTH if gd.batch_size is None else END_GROWTH_BATCH
     if not np.isfinite(loss):
         why = f"the training loss is {loss}"
-    elif start is not None and loss > start + GROWTH * (1.0 + abs(start)):
+    elif start is not None and loss > start + growth * (1.0 + abs(start)):
         why = f"the training loss grew from {start:.4g} to {loss:.4g}"
     else:
         return loss
@@ -159,13 +175,22 @@ def check_preimage(w_forward, w_next, t, lr, rtol=PREIMAGE_RTOL):
             f"smaller lr or reversal='stored' or 'checkpoint'")
 
 
-def check_reconstruction(w0_error, w0, w_T, lr):
-    """ConvergenceError if a reversal's reconstructed w_0 is off by more than RECONSTRUCTION
-    times (1 + max |w_0| + max |w_T - w_0|), the scale of the trajectory: the reversal has lost
-    it and its gradient points anywhere (measured on digits: cosine with the exact one 0.7 at
-    20 times that scale, -0.2 at 1000 times; 0.99 at 7 times)."""
+def lost_trajectory(w0_error, w0, w_T):
+    """Whether a reversal's reconstructed w_0 is off by more than RECONSTRUCTION times
+    (1 + max |w_0| + max |w_T - w_0|), the scale of the trajectory: then it has lost the
+    trajectory and its gradient is unreliable. The w_0 error overstates the gradient's error
+    (the adjoint shrinks going back), so the bar is loose. Measured on 8x8 digits
+    (``results/reversal-limits``): up to 3 times the scale the fixed-point reversal's cosine
+    with the exact gradient stayed >= 0.985, beyond it 0.85-0.93; the paper reversal's fell
+    from 0.97 (1.5 times) to 0.94 (3 times), 0.85 (29 times) and 0.41 (108 times)."""
     scale = 1.0 + float(np.max(np.abs(w0))) + float(np.max(np.abs(w_T - w0)))
-    if not w0_error <= RECONSTRUCTION * scale:
+    return not w0_error <= RECONSTRUCTION * scale
+
+
+def check_reconstruction(w0_error, w0, w_T, lr):
+    """ConvergenceError if the fixed-point reversal lost the trajectory (``lost_trajectory``)."""
+    if lost_trajectory(w0_error, w0, w_T):
+        scale = 1.0 + float(np.max(np.abs(w0))) + float(np.max(np.abs(w_T - w0)))
         raise ConvergenceError(
             f"fixed-point reversal lost the trajectory: the reconstructed w_0 is off by "
             f"{w0_error:.3g}, over {RECONSTRUCTION:g} times the scale of the run ({scale:.3g}), "

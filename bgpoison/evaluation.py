@@ -61,8 +61,10 @@ def evaluate(model, gd, X_tr, y_tr, X_test, y_test, X_c=None, y_c=None, *, rng=N
     if y_target is not None:
         y_target = checks.as_labels(y_target, "y_target", model.n_classes, len(y_test))
     if w0 is None:
-        rng = np.random.default_rng() if rng is None else checks.generator(rng)
-        w0 = model.init_params(rng)
+        if rng is None:                              # no unseeded randomness: results repeat
+            raise ValueError("evaluate needs rng (a numpy Generator or an int seed) to draw the "
+                             "victim's initial weights, or w0 to start from")
+        w0 = model.init_params(checks.generator(rng))
     w = gd.run(model, w0, X_tr, y_tr)
     predicted = model.predict(w, X_test)                                # (n_test,)
     wrong = predicted != y_test

@@ -160,12 +160,22 @@ class Exact(Reversal):
         self.w0_residual = w0 - to_float(w)                      # exact: bits of w_0 below grid
         v = np.zeros_like(w)                                     # v_0 = 0
         self.buffer = InformationBuffer(w.size)
-        bits = []
+        bits, start = [], None
         for t in range(self.gd.n_steps):
-            g, _ = self._grad(to_float(w), t)                    # g_t = grad_w L(w_t; B_t)
-            v = multiply(v, self.gamma, self.buffer)             # gamma v_t
-            v = _checked(v - to_fixed(self.decay * g, f"(1 - gamma) g_{t}"), "v", t)  # v_{t+1}
-            w = _checked(w + to_fixed(self.gd.lr * to_float(v), f"eta v_{t + 1}"), "w", t)
+            g, acts = self._grad(to_float(w), t)                 # g_t = grad_w L(w_t; B_t)
+            if checks.loss_due(t, self.gd.n_steps):              # as ``descend`` checks it
+                X_t, Y_t = self.gd.rows(t, self.X, self.Y)
+                loss = checks.check_loss(self.model.loss_from(to_float(w), acts, Y_t), start,
+                                         t, self.gd)
+                start = loss if t == 0 else start
+            try:
+                v = multiply(v, self.gamma, self.buffer)         # gamma v_t
+                v = _checked(v - to_fixed(self.decay * g, f"(1 - gamma) g_{t}"), "v", t)
+                w = _checked(w + to_fixed(self.gd.lr * to_float(v), f"eta v_{t + 1}"), "w", t)
+            except RangeError as err:                            # v_{t+1}, w_{t+1} off the grid
+                raise RangeError(f"gradient descent diverged at step {t} of {self.gd.n_steps}: "
+                                 f"{err}; try a smaller learning rate than lr={self.gd.lr:g}") \
+                    from None
             bits.append(self.buffer.bits())
             if callback is not None:
                 callback(t + 1, to_float(w))

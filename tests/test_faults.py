@@ -1,6 +1,7 @@
 """No silent garbage: divergence that stays finite, a fixed-point reversal past its limit, a
 non-finite attacker value, and a trajectory that cannot fit in memory all raise, in one line."""
 import re
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -176,3 +177,91 @@ def test_divergence_after_the_last_power_of_two_is_caught_at_the_last_step():
     with pytest.raises(bg.DivergenceError, match=r"diverged at step 99 of 100"):
         bg.back_gradient(model, gd, model.init_params(0), X, y, X[:1], y[:1],
                          bg.ErrorGeneric(X, y))
+
+
+def _random_labels(seed=0, n=200, d=16, K=4):
+    """Data no model separates (random labels): a too large lr cannot hide behind a loss that
+    goes to 0 anyway, as it can on separable data."""
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)), rng.integers(0, K, n)
+
+
+@pytest.mark.parametrize("model, lr, momentum, reversal", [
+    (bg.SoftmaxRegression(16, 4), 50.0, 0.0, "stored"),      # before: 1.39 -> 91, no error
+    (bg.LogisticRegression(16), 1000.0, 0.0, "stored"),      # before: 0.69 -> 280
+    (bg.MLP(16, 8, 4), 1000.0, 0.0, "checkpoint"),           # before: 1.4 -> 1452
+    (bg.SoftmaxRegression(16, 4), 1000.0, 0.9, "exact"),     # before: 1.39 -> 62
+])
+def test_a_descent_that_ends_far_above_its_start_is_divergence(model, lr, momentum, reversal):
+    X, y = _random_labels()
+    y = y % model.n_classes
+    gd = bg.GradientDescent(lr, 100, momentum=momentum)
+    with pytest.raises(bg.DivergenceError, match=rf"diverged at step \d+ of 100: .* smaller "
+                       rf"learning rate than lr={lr:g}"):
+        bg.back_gradient(model, gd, model.init_params(0), X, y, X[:3], y[:3],
+                         bg.ErrorGeneric(X, y), reversal=reversal)
+
+
+@pytest.mark.parametrize("seed", [22, 27])
+def test_sound_mini_batch_noise_is_not_taken_for_divergence(seed, monkeypatch):
+    # one-row batches of 8x8 digits: these two runs end well (full loss 0.65 and 0.22 from
+    # 2.30), but their last batch is one point whose loss lies above 2 L(w_0) + 1: the
+    # full-batch margin would call them diverged, the mini-batch one (10) does not
+    d = datasets.digits()
+    X, y, model = d.X[:300], d.y[:300], bg.SoftmaxRegression(64, 10)
+    gd = bg.GradientDescent(1.0, 300, batch_size=1, seed=seed)
+    w = gd.run(model, np.zeros(650), X, y)                         # no DivergenceError
+    assert model.loss(w, X, y) < 0.3 * model.loss(np.zeros(650), X, y)
+    monkeypatch.setattr(guards, "END_GROWTH_BATCH", guards.END_GROWTH)
+    with pytest.raises(bg.DivergenceError, match="at step 299 of 300"):
+        gd.run(model, np.zeros(650), X, y)                         # the noise it tolerates
+
+
+def test_the_exact_reversal_far_past_its_grid_names_the_step_and_the_lr():
+    X, y = _random_labels()
+    gd = bg.GradientDescent(1e6, 10, momentum=0.9)
+    with pytest.raises(bg.DivergenceError, match=r"diverged at step 0 of 10: eta v_1 must be "
+                       r"finite .* smaller learning rate than lr=1e\+06"):
+        bg.back_gradient(bg.SoftmaxRegression(16, 4), gd, np.zeros(68), X, y, X[:3], y[:3],
+                         bg.ErrorGeneric(X, y), reversal="exact")
+
+
+def test_the_paper_reversal_warns_when_it_has_lost_the_trajectory(digits_case):
+    model, w0, X, y, X_c, y_c, objective, L = digits_case
+    with pytest.warns(guards.ReversalWarning, match="lost the trajectory .*lr="):
+        bg.back_gradient(model, bg.GradientDescent(2.0 / L, 100), w0, X, y, X_c, y_c, objective,
+                         reversal="paper")           # measured: cosine 0.41 with the exact one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", guards.ReversalWarning)
+        bg.back_gradient(model, bg.GradientDescent(0.1 / L, 100), w0, X, y, X_c, y_c,
+                         objective, reversal="paper")   # w_0 off by 0.1 of the scale: silent
+
+
+def test_the_memory_check_counts_the_activations_a_stored_run_keeps(monkeypatch):
+    X, y = _random_labels(n=500)
+    model = bg.SoftmaxRegression(16, 4)
+    gd = bg.GradientDescent(0.1, 50)
+    vectors = 50 * 8 * model.n_params                # what the old check counted
+    monkeypatch.setattr(guards, "available_memory", lambda: 2 * vectors)
+    with pytest.raises(MemoryError, match="weight vectors and their activations"):
+        bg.back_gradient(model, gd, np.zeros(model.n_params), X, y, X[:2], y[:2],
+                         bg.ErrorGeneric(X, y))       # Z and P: 2 x 502 x 4 floats a step
+    bg.back_gradient(model, gd, np.zeros(model.n_params), X, y, X[:2], y[:2],
+                     bg.ErrorGeneric(X, y), reversal="checkpoint")   # keeps ~2 sqrt(T) steps
+
+
+def test_options_a_reversal_would_ignore_are_refused():
+    X, y = _random_labels(n=20)
+    model = bg.SoftmaxRegression(16, 4)
+    with pytest.raises(ValueError, match="checkpoint_every applies to reversal='checkpoint'"):
+        bg.back_gradient(model, bg.GradientDescent(0.1, 5), np.zeros(68), X, y, X[:1], y[:1],
+                         bg.ErrorGeneric(X, y), reversal="stored", checkpoint_every=0)
+
+
+def test_evaluate_draws_no_unseeded_randomness():
+    X, y = _random_labels(n=20)
+    model, gd = bg.MLP(16, 3, 4), bg.GradientDescent(0.1, 5)
+    with pytest.raises(ValueError, match="evaluate needs rng"):
+        bg.evaluate(model, gd, X, y, X, y)
+    a, b = (bg.evaluate(model, gd, X, y, X, y, rng=7).w for _ in range(2))
+    np.testing.assert_array_equal(a, b)
