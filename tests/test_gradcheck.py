@@ -59,7 +59,7 @@ class SignFlippedHxw(bg.LogisticRegression):
 
 class MissingSoftmaxTerm(bg.SoftmaxRegression):
     def d2loss(self, acts, Y, RZ):
-        return acts["P"] * RZ                 # drops the -<P, RZ> part of the softmax Jacobian
+        return np.exp(acts["logP"]) * RZ      # drops the -<P, RZ> part of the softmax Jacobian
 
 
 class MissingPenaltyInGradient(bg.Adaline):
