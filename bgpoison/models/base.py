@@ -114,7 +114,8 @@ class Model:
         return out
 
     def scores(self, w, X):
-        """Raw outputs: (n,) decision values for binary models, (n, K) logits otherwise."""
+        """Raw outputs: (n,) decision values for binary models, (n, K) logits otherwise (up to
+        a constant per row: the MLP and CNN give log-probabilities)."""
         w, X = self.check(w, X)
         return self.raw_scores(w, X)
 

@@ -26,7 +26,7 @@ R-pass along u = (U_l, c_l): R{.} of every line, with RS_0 = 0 and D2_l = f''(Z_
     RgW_l = im2col(RS_{l-1})^T dZ_l + M_l^T RdZ_l + l2 U_l          Rgb_l = sum RdZ_l
     RdS_{l-1} = col2im(RdZ_l W_l^T + dZ_l U_l^T)     (l = 1: the rows of H_xw u)
 
-``forward`` keeps F_l and S_l of every block, Z and P; like the MLP, the backward passes
+``forward`` keeps F_l and S_l of every block and log P; like the MLP, the backward passes
 recompute D_l and D2_l from F_l, and M_l = im2col(S_{l-1}) from S_{l-1}.
 
 Weight layout (``unpack``): W_l has shape (C_{l-1}, k, k, C_l): filter j is W_l[:, :, :, j], and
@@ -41,7 +41,7 @@ import numpy as np
 from .. import checks
 from .base import Model
 from .conv import col2im, im2col, pool, pool_T
-from .linear import cross_entropy, one_hot, softmax, softmax_jvp
+from .linear import cross_entropy, log_softmax, one_hot, softmax_jvp
 from .mlp import ACTIVATIONS, check_activation
 
 
@@ -148,10 +148,10 @@ class CNN(Model):
         return one_hot(y, self.n_classes)                      # (n, K)
 
     def raw_scores(self, w, X):
-        return self.forward(w, X)["Z"]                         # (n, K)
+        return self.forward(w, X)["logP"]                      # logits, shifted per row
 
     def sample_losses(self, acts, Y):
-        return cross_entropy(acts["Z"], Y)                     # (n,)
+        return cross_entropy(acts["logP"], Y)                  # (n,)
 
     # ---- the building blocks -----------------------------------------------------------------
     def _inputs(self, X, acts):
@@ -160,7 +160,7 @@ class CNN(Model):
             [acts[f"S{l}"] for l in range(1, self.n_layers)]
 
     def forward(self, w, X):
-        """acts: F_l (n, oh, ow, C_l) and S_l (pooled) of each block l, then Z and P (n, K)."""
+        """acts: F_l (n, oh, ow, C_l) and S_l (pooled) of each block l, then log P (n, K)."""
         p, k, out, n = self._matrices(w), self.kernel, self.n_layers, X.shape[0]
         f = ACTIVATIONS[self.activation][0]
         acts, S = {}, X.reshape((n,) + self.image_shape + (1,))   # S_0
@@ -169,13 +169,13 @@ class CNN(Model):
             F = acts[f"F{l}"] = f(Z.reshape(n, oh, ow, c))     # F_l
             S = acts[f"S{l}"] = pool(F, self.pool)             # S_l, (n, oh/p, ow/p, C_l)
         Z = S.reshape(n, -1) @ p[f"W{out}"] + p[f"b{out}"]     # (n, K)
-        return {**acts, "Z": Z, "P": softmax(Z)}
+        return {**acts, "logP": log_softmax(Z)}
 
     def backward(self, w, X, Y, acts):
         p, out, n, k = self._matrices(w), self.n_layers, X.shape[0], self.kernel
         df = ACTIVATIONS[self.activation][1]
         S, g = self._inputs(X, acts), {}
-        dZ = (acts["P"] - Y) / n                               # (n, K)
+        dZ = (np.exp(acts["logP"]) - Y) / n                    # (P - Y)/n, (n, K)
         g[f"W{out}"] = S[-1].reshape(n, -1).T @ dZ + self.l2 * p[f"W{out}"]   # S^T dZ, (s, K)
         g[f"b{out}"] = dZ.sum(0)
         dS = (dZ @ p[f"W{out}"].T).reshape(S[-1].shape)        # dS_J
@@ -209,8 +209,9 @@ class CNN(Model):
         RZo = RSf @ p[f"W{out}"] + Sf @ q[f"W{out}"] + q[f"b{out}"]   # (n, K)
         # backward lines, and their R-derivatives
         Hu = {}
-        dZ = (acts["P"] - Y) / n
-        RdZ = softmax_jvp(acts["P"], RZo) / n
+        P = np.exp(acts["logP"])                               # (n, K)
+        dZ = (P - Y) / n
+        RdZ = softmax_jvp(P, RZo) / n
         Hu[f"W{out}"] = RSf.T @ dZ + Sf.T @ RdZ + self.l2 * q[f"W{out}"]
         Hu[f"b{out}"] = RdZ.sum(0)
         dS = (dZ @ p[f"W{out}"].T).reshape(S[-1].shape)        # dS_J

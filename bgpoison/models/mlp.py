@@ -34,7 +34,7 @@ Worked example, one hidden layer (J = 1, ``MLP(d, h, K)``), forward, backward, R
     RdF1 = RdZ2 W2^T + dZ2 U2^T                  RdZ1 = RdF1 * D1 + dF1 * D2_1 * RZ1
     RgW1 = X^T RdZ1 + l2 U1                      H_xw u = RdZ1 W1^T + dZ1 U1^T
 
-``forward`` keeps F_l, Z_{J+1} and P; D_l and D2_l are recomputed from F_l (``ACTIVATIONS``).
+``forward`` keeps F_l and log P; D_l and D2_l are recomputed from F_l (``ACTIVATIONS``).
 """
 from dataclasses import dataclass
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import checks
 from .base import Model
-from .linear import cross_entropy, one_hot, sigmoid, softmax, softmax_jvp, softplus
+from .linear import cross_entropy, log_softmax, one_hot, sigmoid, softmax_jvp, softplus
 
 # name -> (f(Z), f'(Z) from F, f''(Z) from (F, D)), where F = f(Z) and D = f'(Z): both
 # derivatives are functions of F, so forward keeps F alone and the backward passes recompute:
@@ -129,27 +129,27 @@ class MLP(Model):
         return one_hot(y, self.n_classes)                        # (n, K)
 
     def raw_scores(self, w, X):
-        return self.forward(w, X)["Z"]                           # (n, K)
+        return self.forward(w, X)["logP"]                        # logits, shifted per row
 
     def sample_losses(self, acts, Y):
-        return cross_entropy(acts["Z"], Y)                       # (n,)
+        return cross_entropy(acts["logP"], Y)                    # (n,)
 
     def forward(self, w, X):
-        """acts: F_l of the hidden layers l <= J ("F1", ...), then Z = Z_{J+1} and P."""
+        """acts: F_l of the hidden layers l <= J ("F1", ...), then log P (``linear``)."""
         p, out = self.unpack(w), self.n_layers
         f = ACTIVATIONS[self.activation][0]
         acts, F = {}, X                                          # F_0 = X, (n, d)
         for l in range(1, out):
             F = acts[f"F{l}"] = f(F @ p[f"W{l}"] + p[f"b{l}"])   # F_l = f(Z_l), (n, d_l)
         Z = F @ p[f"W{out}"] + p[f"b{out}"]                      # Z_{J+1}, (n, K)
-        return {**acts, "Z": Z, "P": softmax(Z)}
+        return {**acts, "logP": log_softmax(Z)}
 
     def backward(self, w, X, Y, acts):
         p, out = self.unpack(w), self.n_layers
         df = ACTIVATIONS[self.activation][1]
         F = [X] + [acts[f"F{l}"] for l in range(1, out)]         # F_0 .. F_J
         g = {}
-        dZ = (acts["P"] - Y) / X.shape[0]                        # dZ_{J+1}, (n, K)
+        dZ = (np.exp(acts["logP"]) - Y) / X.shape[0]             # dZ_{J+1} = (P - Y)/n
         for l in range(out, 0, -1):
             g[f"W{l}"] = F[l - 1].T @ dZ + self.l2 * p[f"W{l}"]  # (d_{l-1}, d_l)
             g[f"b{l}"] = dZ.sum(0)                               # (d_l,)
@@ -173,8 +173,9 @@ class MLP(Model):
             RF.append(D[l] * R if l < out else None)             # RF_l = D_l * RZ_l
         # backward lines, and their R-derivatives
         Hu = {}
-        dZ = (acts["P"] - Y) / n                                 # dZ_{J+1}, (n, K)
-        RdZ = softmax_jvp(acts["P"], RZ[out]) / n                # RdZ_{J+1}, (n, K)
+        P = np.exp(acts["logP"])                                 # (n, K)
+        dZ = (P - Y) / n                                         # dZ_{J+1}, (n, K)
+        RdZ = softmax_jvp(P, RZ[out]) / n                        # RdZ_{J+1}, (n, K)
         for l in range(out, 0, -1):
             RgW = F[l - 1].T @ RdZ + self.l2 * q[f"W{l}"]        # F_{l-1}^T RdZ_l + l2 U_l
             if l > 1:
