@@ -1,10 +1,11 @@
 """Defences in the experiments: Settings fields that keep old ids, the CLI flags, the preset."""
+import io
 import json
 
 import numpy as np
 import pytest
 
-from bgpoison.experiments import presets
+from bgpoison.experiments import presets, report
 from bgpoison.experiments.experiment import run_case, run_experiment
 from bgpoison.experiments.flags import build_parser
 from bgpoison.experiments.cli import explicit_settings
@@ -77,3 +78,10 @@ def test_the_defences_preset_runs_fast_on_digits(tmp_path):
     assert sum(s.adaptive for s in settings) == 2 and any(s.max_distance for s in settings)
     summary = run_experiment(settings, fractions, seeds, tmp_path)
     assert len(summary) == len(settings) * len(fractions)
+    # the summary and the printed table carry the defence's rates, and only where one ran
+    defended = [e for e in summary if "sphere" in e["setting"] and e["n_points"]]
+    assert defended and all(0 <= e["attack_detection_mean"] <= 1 for e in defended)
+    assert all("attack_detection_mean" not in e for e in summary if "defence" not in e["setting"])
+    out = io.StringIO()
+    report.print_table(summary, file=out)
+    assert "detected" in out.getvalue().splitlines()[0]

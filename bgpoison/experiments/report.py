@@ -14,17 +14,23 @@ MAX_CURVE_SETTINGS = 4      # more settings than this: the table and summary.csv
 
 
 def print_table(summary, file=None):
-    """Fraction -> mean ± std test error (attack, random flips, clean), one block per setting."""
+    """Fraction -> mean ± std test error (attack, random flips, clean), one block per setting;
+    the target rates of an error-specific attack, and the detection rate of the poisoning
+    points and the share of clean points removed, where a defence ran."""
     specific = any("attack_target_rate_mean" in e for e in summary)
+    defended = any("attack_false_positive_mean" in e for e in summary)
     width = max([len("setting")] + [len(e["setting"]) for e in summary])
     head = f"{'setting':{width}} {'fraction':>8} {'points':>6} {'attack':>15} " \
            f"{'random flips':>15} {'clean':>15}" + \
-           (f" {'target rate':>15} {'flip target':>15}" if specific else "")
+           (f" {'target rate':>15} {'flip target':>15}" if specific else "") + \
+           (f" {'detected':>15} {'clean removed':>15}" if defended else "")
     print(head, file=file)
     for e in summary:
         cells = [_pm(e, "attack_error"), _pm(e, "flip_error"), _pm(e, "clean_error")]
         if specific:
             cells += [_pm(e, "attack_target_rate"), _pm(e, "flip_target_rate")]
+        if defended:
+            cells += [_pm(e, "attack_detection"), _pm(e, "attack_false_positive")]
         print(f"{e['setting']:{width}} {e['fraction']:8.3f} {e['n_points']:6d} " +
               " ".join(f"{c:>15}" for c in cells), file=file)
 

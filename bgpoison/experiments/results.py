@@ -197,7 +197,9 @@ def summarise(rows):
                  "n_points": group[0]["n_points"],
                  "n_seeds": len(group)}
         for key in ("attack_error", "flip_error", "clean_error", "attack_target_rate",
-                    "flip_target_rate", "clean_target_rate"):
+                    "flip_target_rate", "clean_target_rate", "attack_detection",
+                    "flip_detection", "attack_false_positive", "flip_false_positive",
+                    "clean_false_positive"):
             values = [r[key] for r in group if r.get(key) is not None]
             if values:
                 entry[key + "_mean"] = float(np.mean(values))
