@@ -1,4 +1,6 @@
 """The poisoning attack, its baselines and its evaluation on small synthetic problems."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -206,7 +208,8 @@ def test_warm_start_continues_training_from_the_previous_update(warm_start):
     (X_tr, y_tr), (X_val, y_val), _ = _problem()
     spy = _Spy()
     attack = bg.PoisoningAttack(model, gd, bg.ErrorGeneric(X_val, y_val), 5, update="joint",
-                                gradient=spy, max_passes=8, tol=0.0, warm_start=warm_start)
+                                gradient=spy, max_passes=8, tol=0.0, warm_start=warm_start,
+                                adapt_step=False)             # every update accepted
     r = attack.run(X_tr, y_tr, rng=0)
     X, T = lambda X_c: np.vstack([X_tr, X_c]), model.targets(np.concatenate([y_tr, r.y_c]))
     grad_L = lambda w, X_c: np.linalg.norm(model.backward(w, X(X_c), T, model.forward(w, X(X_c))))
@@ -228,3 +231,45 @@ def test_warm_start_continues_training_from_the_previous_update(warm_start):
     # training from the new start and at least one line-search trial; a source that cannot keep
     # runs trains once more per update to find the next start
     assert r.n_trainings >= (1 + 7 + 8 if hasattr(spy, "train") else 1 + 8 + 8 + 8)
+
+
+class _Quadratic:
+    """A gradient source with A(X_c) = -||X_c - target||^2 (its maximum, 0, at the target) and
+    its exact gradient: the step rule alone decides how fast an attack climbs it."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def train(self, model, gd, w0, X_tr, y_tr, X_c, y_c, objective):
+        return SimpleNamespace(value=-float(np.sum((X_c - self.target) ** 2)), X_c=X_c)
+
+    def gradient(self, run):
+        return -2.0 * (run.X_c - self.target)
+
+
+def test_an_adaptive_step_grows_where_a_fixed_small_step_crawls():
+    rng = np.random.default_rng(0)
+    X_tr, y_tr = rng.random((20, 6)), rng.integers(0, 2, 20)
+    source = _Quadratic(np.full(6, 0.5))
+    common = dict(update="joint", step=0.01, gradient=source, max_hypergradients=12, tol=0.0)
+    objective = bg.ErrorGeneric(X_tr, y_tr)
+    fixed = bg.PoisoningAttack(bg.LogisticRegression(6), bg.GradientDescent(0.1, 2), objective,
+                               4, adapt_step=False, **common).run(X_tr, y_tr, rng=0)
+    adaptive = bg.PoisoningAttack(bg.LogisticRegression(6), bg.GradientDescent(0.1, 2),
+                                  objective, 4, **common).run(X_tr, y_tr, rng=0)
+    # a fixed step of 0.01 moves each point by 0.01 per update; from ~0.3 away, 12 updates
+    # leave most of the way; doubling after each accepted step (1 + 2 + 4 + ... hundredths)
+    # gets there and then shrinks to the step that keeps A rising
+    assert fixed.history[-1] < -0.1
+    assert adaptive.history[-1] > -1e-3 and np.all(np.diff(adaptive.history) > 0)
+
+
+def test_a_relative_tolerance_ends_the_attack_once_a_pass_adds_little():
+    rng = np.random.default_rng(0)
+    X_tr, y_tr = rng.random((20, 6)), rng.integers(0, 2, 20)
+    attack = bg.PoisoningAttack(bg.LogisticRegression(6), bg.GradientDescent(0.1, 2),
+                                bg.ErrorGeneric(X_tr, y_tr), 4, update="joint", max_passes=100,
+                                gradient=_Quadratic(np.full(6, 0.5)), tol=0.0, rel_tol=0.01)
+    r = attack.run(X_tr, y_tr, rng=0)
+    assert r.n_hypergradients < 30                         # it stopped by itself, near the top
+    assert -r.history[-1] < 0.01 * -r.history[0]          # 99 % of the way to the top (A = 0)

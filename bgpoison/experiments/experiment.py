@@ -73,7 +73,7 @@ def run_case(case):
         gradient = bg.KKTGradient() if s.gradient == "kkt" else bg.BackGradient(s.reversal)
         attack = bg.PoisoningAttack(model, gd, objective, m, lb, ub, update=s.update,
                                     gradient=gradient, step=s.step, max_passes=s.passes,
-                                    grid=s.grid, callback=lambda r: paths.append(r.X_c.copy()),
+                                    adapt_step=False, grid=s.grid,   # the presets' fixed step callback=lambda r: paths.append(r.X_c.copy()),
                                     warm_start=s.warm_start,
                                     constraint=make_constraint(s, defence, X_tr, y_tr))
         result = attack.run(X_tr, y_tr, rng=rng)

@@ -26,7 +26,8 @@ def validation_error(s, fraction, seed):
     start = time.perf_counter()
     attack = bg.PoisoningAttack(model, bg.GradientDescent(s.lr, s.steps), objective, m, 0.0, 1.0,
                                 update=s.update, gradient=bg.BackGradient(s.reversal),
-                                step=s.step, max_passes=s.passes, warm_start=s.warm_start)
+                                step=s.step, max_passes=s.passes, warm_start=s.warm_start,
+                                adapt_step=False)                 # the fixed step it chose
     r = attack.run(X_tr, y_tr, rng=rng)
     seconds = time.perf_counter() - start
     victim_gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)

@@ -209,14 +209,20 @@ def model_problem(make, n, d, l2, scale, seed, n_classes):
     return ref, w, X, y, rng, f"n={n}, d={d}, l2={l2}"
 
 
+def _case(module, cls, make, case, n_classes):
+    """One case's reference model and problem, the student's model and the test id."""
+    ref, w, X, y, rng, label = model_problem(make, *case, n_classes)
+    mine = student(module, cls, *student_args(ref), l2=case[2])
+    return ref, w, X, y, rng, label, mine, f"[{label}" + (
+        f", scale={case[3]}]" if case[3] != 0.5 else "]")
+
+
 def gradient_tests(module, cls, make, cases, n_classes, p_w):
     """Tests of a student's ``backward`` (through the base class's grad_w)."""
     tests = []
     for case in cases:
         n, d, l2, scale, seed = case
-        ref, w, X, y, rng, label = model_problem(make, *case, n_classes)
-        mine = student(module, cls, *student_args(ref), l2=l2)
-        ident = f"[{label}" + (f", scale={scale}]" if scale != 0.5 else "]")
+        ref, w, X, y, rng, label, mine, ident = _case(module, cls, make, case, n_classes)
 
         def fd(answers, ref=ref, w=w, X=X, y=y, seed=seed, label=label):
             check_fd(gradcheck.check_gradient, GRAD, label, "the library's loss",
@@ -249,9 +255,7 @@ def product_tests(module, cls, make, cases, n_classes, p_w):
     tests = []
     for case in cases:
         n, d, l2, scale, seed = case
-        ref, w, X, y, rng, label = model_problem(make, *case, n_classes)
-        mine = student(module, cls, *student_args(ref), l2=l2)
-        ident = f"[{label}" + (f", scale={scale}]" if scale != 0.5 else "]")
+        ref, w, X, y, rng, label, mine, ident = _case(module, cls, make, case, n_classes)
         us = directions(gradcheck.check_directional, lambda w_: ref.grad_w(w_, X, y),
                         lambda u: ref.hvp_ww(w, X, y, u), w, seed)
 
