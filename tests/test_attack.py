@@ -251,7 +251,8 @@ def test_an_adaptive_step_grows_where_a_fixed_small_step_crawls():
     rng = np.random.default_rng(0)
     X_tr, y_tr = rng.random((20, 6)), rng.integers(0, 2, 20)
     source = _Quadratic(np.full(6, 0.5))
-    common = dict(update="joint", step=0.01, gradient=source, max_hypergradients=12, tol=0.0)
+    common = dict(update="joint", step=0.01, gradient=source, max_hypergradients=12, tol=0.0,
+                  rel_tol=0.0)                           # the step rule alone
     objective = bg.ErrorGeneric(X_tr, y_tr)
     fixed = bg.PoisoningAttack(bg.LogisticRegression(6), bg.GradientDescent(0.1, 2), objective,
                                4, adapt_step=False, **common).run(X_tr, y_tr, rng=0)
