@@ -3,9 +3,10 @@
 Every product in bgpoison is small (a few hundred rows by 64 or 784 columns). OpenBLAS splits
 such products over all cores by default and its threads spin while they wait for each other,
 so when other processes hold the cores, a product on two threads can take several times as
-long as on one (an outside probe saw 7-11 s against 115 ms for one hypergradient at digits
-scale on a 2-core machine; ``python -m bgpoison.experiments.load_check`` measures yours). On a
-laptop or a notebook VM with other work running, limit the threads:
+long as on one (measured on a 2-core machine beside one busy process: one hypergradient at
+digits scale 8-70x slower on the default threads than on one, ``results/load``;
+``python -m bgpoison.experiments.load_check`` measures yours). On a laptop or a notebook VM
+with other work running, limit the threads:
 
     import bgpoison as bg
     with bg.blas_threads(1):                 # one BLAS thread inside the block, then as before
