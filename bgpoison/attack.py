@@ -20,16 +20,14 @@ with 68 hypergradients against 90 (a fixed step 1, 10 passes: 2.35 / 1.93 / 1.82
 Labels stay fixed. A move is accepted only if A increases, so the history increases (with
 ``warm_start``: within each update), and the next hypergradient reverses the accepted trial's run.
 
-Warm start (``warm_start=True``, off by default): each update's training runs start from
-w_0^(k) = w_T(X_c^(k); w_0^(k-1)), where the previous update's ended. After a few updates w_0 is
-near the optimum of the poisoned training, so the T reversed steps give the implicit gradient
--H_xw H_ww^-1 grad_w A with H_ww^-1 replaced by the truncated Neumann series
-eta sum_{t<T} (I - eta H_ww)^t: a victim trained to convergence, not T steps from scratch.
+Warm start (``warm_start=True``, off by default): each update's runs start from w_0^(k) =
+w_T(X_c^(k); w_0^(k-1)). Near the optimum, the T reversed steps give the implicit gradient
+-H_xw H_ww^-1 grad_w A with H_ww^-1 as the truncated Neumann series eta sum_{t<T} (I - eta
+H_ww)^t: a victim trained to convergence, not T steps from scratch.
 
 The gradient source is any object with ``train(model, gd, w0, X_tr, y_tr, X_c, y_c,
-objective) -> run`` (``run.value`` is A; ``run.w_T`` the trained weights, for warm starts) and
-``gradient(run) -> dA/dX_c``: ``BackGradient`` and ``KKTGradient`` (the loop is the same for
-both).
+objective) -> run`` (``run.value`` is A, ``run.w_T`` the weights, for warm starts) and
+``gradient(run) -> dA/dX_c``: ``BackGradient`` and ``KKTGradient`` run the same loop.
 """
 from dataclasses import dataclass, field
 
@@ -178,6 +176,8 @@ class PoisoningAttack:
                 if self.max_hypergradients is not None and \
                         result.n_hypergradients >= self.max_hypergradients:
                     return result
+                if run is None:                          # the last search moved nothing and
+                    run = self._train(result, X_tr, y_tr, w0, result.X_c)   # used its run up
                 try:
                     dX_c = self.gradient.gradient(run)   # dA/dX_c by reversing ``run``
                 except (ConvergenceError, DivergenceError) as err:   # keep the points so far
@@ -186,9 +186,10 @@ class PoisoningAttack:
                 result.n_hypergradients += 1
                 moved = self._line_search(result, X_tr, y_tr, w0, run, rows, dX_c[rows],
                                           steps[g])
-                if moved is None:                        # no move: the next hypergradient
-                    run = self._train(result, X_tr, y_tr, w0, result.X_c)   # needs a new run
-                    steps[g] /= 2.0 ** (self.backtracks + 1) if self.adapt_step else 1.0
+                if moved is None:                        # no move: the run is reversed,
+                    run = None                           # the next hypergradient trains anew
+                    if self.adapt_step:
+                        steps[g] /= 2.0 ** (self.backtracks + 1)   # below every step tried
                     continue
                 trial, result.X_c, s = moved
                 if self.adapt_step:                      # grow a step accepted at once, else
@@ -216,11 +217,10 @@ class PoisoningAttack:
         above ``run.value``, or None."""
         norms = np.linalg.norm(dX_rows, axis=1, keepdims=True)
         direction = np.divide(dX_rows, norms, out=np.zeros_like(dX_rows), where=norms > 0)
-        for _ in range(self.backtracks + 1):
+        for trial_step in s / 2.0 ** np.arange(self.backtracks + 1):   # s, s/2, ... (exact)
             X_c = result.X_c.copy()
-            X_c[rows] = self.project(result.X_c[rows] + s * direction, result.y_c[rows],
-                                     result.X_c0[rows])
-            s /= 2
+            X_c[rows] = self.project(result.X_c[rows] + trial_step * direction,
+                                     result.y_c[rows], result.X_c0[rows])
             if np.array_equal(X_c, result.X_c):
                 continue
             try:
@@ -228,7 +228,7 @@ class PoisoningAttack:
             except DivergenceError:                      # training diverged there: rejected
                 continue
             if trial.value > run.value and np.isfinite(trial.value):   # never a non-finite A
-                return trial, X_c, 2 * s                 # (s was halved after this trial)
+                return trial, X_c, trial_step
         return None
 
 
