@@ -183,14 +183,18 @@ def lost_trajectory(w0_error, w0, w_T):
     (``results/reversal-limits``): up to 3 times the scale the fixed-point reversal's cosine
     with the exact gradient stayed >= 0.985, beyond it 0.85-0.93; the paper reversal's fell
     from 0.97 (1.5 times) to 0.94 (3 times), 0.85 (29 times) and 0.41 (108 times)."""
-    scale = 1.0 + float(np.max(np.abs(w0))) + float(np.max(np.abs(w_T - w0)))
-    return not w0_error <= RECONSTRUCTION * scale
+    return not w0_error <= RECONSTRUCTION * _scale(w0, w_T)
+
+
+def _scale(w0, w_T):
+    """The scale of a trajectory: 1 + max |w_0| + max |w_T - w_0|."""
+    return 1.0 + float(np.max(np.abs(w0))) + float(np.max(np.abs(w_T - w0)))
 
 
 def check_reconstruction(w0_error, w0, w_T, lr):
     """ConvergenceError if the fixed-point reversal lost the trajectory (``lost_trajectory``)."""
     if lost_trajectory(w0_error, w0, w_T):
-        scale = 1.0 + float(np.max(np.abs(w0))) + float(np.max(np.abs(w_T - w0)))
+        scale = _scale(w0, w_T)
         raise ConvergenceError(
             f"fixed-point reversal lost the trajectory: the reconstructed w_0 is off by "
             f"{w0_error:.3g}, over {RECONSTRUCTION:g} times the scale of the run ({scale:.3g}), "

@@ -87,11 +87,7 @@ def digits_case():
     model = bg.SoftmaxRegression(64, 10, l2=0.01)
     X_c, y_c = X[:10].copy(), (y[:10] + 1) % 10
     w0 = model.init_params(rng)
-    v = rng.standard_normal(model.n_params)
-    for _ in range(50):                                          # power iteration
-        v = model.hvp_ww(w0, np.vstack([X, X_c]), np.concatenate([y, y_c]), v)
-        L = np.linalg.norm(v)
-        v /= L
+    L = bg.smoothness(model, w0, np.vstack([X, X_c]), np.concatenate([y, y_c]), rng)
     return model, w0, X, y, X_c, y_c, bg.ErrorGeneric(X_val, y_val), L
 
 

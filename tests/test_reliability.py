@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import bgpoison as bg
 from bgpoison import datasets
-from bgpoison.experiments import cli, cluster
+from bgpoison.experiments import cli, cluster, preflight
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
@@ -101,7 +101,7 @@ def test_without_threadpoolctl_the_command_says_so_and_runs(monkeypatch, tmp_pat
     seen = []
     monkeypatch.setattr(cli.experiment, "run_experiment", _record_threads_and_stop(seen))
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)
-    for name in cli.BLAS_VARIABLES:
+    for name in preflight.BLAS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     assert cli.main(["run", *TINY, "--out", str(tmp_path)]) == 130 and len(seen) == 1
     assert "threadpoolctl is not installed" in capsys.readouterr().err

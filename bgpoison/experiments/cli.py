@@ -24,7 +24,7 @@ from . import cluster, experiment, presets
 from ..checks import ConvergenceError, DivergenceError
 from ..threads import blas_threads
 from .flags import DEFAULT_FRACTIONS, UsageError, build_parser, floats
-from .preflight import BLAS_VARIABLES, blas_limit, check_data_path, check_out  # noqa: F401
+from .preflight import blas_limit, check_data_path, check_out
 from .settings import Settings
 from .results import RESULTS, ResultStore
 
