@@ -49,6 +49,10 @@ def test_two_dimensional_data_get_a_decision_boundary_and_plot_redraws(tmp_path)
                  "0.1", "--seeds", "1", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert _is_png(out / "decision_boundary.png")
+    # the figure draws each point's path: its start, then its place after every accepted update
+    row = [r for r in _rows(out) if r["n_points"]][0]
+    assert len(row["paths"]) == len(row["history"]) >= 2
+    assert row["paths"][0] == row["X_c0"] and row["paths"][-1] == row["X_c"]
     for png in out.glob("*.png"):
         png.unlink()
     r = bgpoison("plot", str(out / "results.jsonl"))

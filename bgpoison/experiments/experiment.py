@@ -71,9 +71,12 @@ def run_case(case):
     else:
         paths = []
         gradient = bg.KKTGradient() if s.gradient == "kkt" else bg.BackGradient(s.reversal)
+        # the settings' fixed step and pass-gain stop (the paper's), not the library's
+        # adaptive step and relative stop: the presets reproduce the paper's protocol
         attack = bg.PoisoningAttack(model, gd, objective, m, lb, ub, update=s.update,
                                     gradient=gradient, step=s.step, max_passes=s.passes,
-                                    adapt_step=False, grid=s.grid,   # the presets' fixed step callback=lambda r: paths.append(r.X_c.copy()),
+                                    adapt_step=False, rel_tol=0.0, grid=s.grid,
+                                    callback=lambda r: paths.append(r.X_c.copy()),
                                     warm_start=s.warm_start,
                                     constraint=make_constraint(s, defence, X_tr, y_tr))
         result = attack.run(X_tr, y_tr, rng=rng)

@@ -27,7 +27,7 @@ def validation_error(s, fraction, seed):
     attack = bg.PoisoningAttack(model, bg.GradientDescent(s.lr, s.steps), objective, m, 0.0, 1.0,
                                 update=s.update, gradient=bg.BackGradient(s.reversal),
                                 step=s.step, max_passes=s.passes, warm_start=s.warm_start,
-                                adapt_step=False)                 # the fixed step it chose
+                                adapt_step=False, rel_tol=0.0)    # the fixed step it chose
     r = attack.run(X_tr, y_tr, rng=rng)
     seconds = time.perf_counter() - start
     victim_gd = bg.GradientDescent(s.victim_lr or s.lr, s.victim_steps or s.steps)
