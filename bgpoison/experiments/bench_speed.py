@@ -195,10 +195,13 @@ def attack_step_table(baseline, repeats=3, steps=4, n=1000, n_val=1000, m=64, T=
     for _ in range(repeats):
         for name, lib in libs.items():
             stamps = []
+            # the fixed step and no relative stop in both, so both take the same steps
+            same_rule = {"adapt_step": False, "rel_tol": 0.0} if lib is bg else {}
             attack = lib.PoisoningAttack(
                 lib.SoftmaxRegression(784, 10), lib.GradientDescent(0.5, T),
                 lib.ErrorGeneric(X_val, y_val), m, update="joint", max_passes=100, tol=0.0,
-                max_hypergradients=1 + steps, callback=lambda r: stamps.append(clock()))
+                max_hypergradients=1 + steps, callback=lambda r: stamps.append(clock()),
+                **same_rule)
             runs[name] = attack.run(X_tr, y_tr, rng=0)
             best[name] = min(best[name], np.min(np.diff(stamps)))
     return [(name, best[name], runs[name].n_trainings, runs[name].history[-1])
