@@ -42,12 +42,17 @@ def dask_executor(scheduler, workers=1):
         stack.enter_context(_quiet("tornado"))
         if scheduler == "local":
             # the workers inherit an ignored SIGINT: Ctrl-C reaches the whole process group,
-            # and only this process should answer it (it stops the cluster)
+            # and only this process should answer it (it stops the cluster); their own logs,
+            # critical only: at shutdown they log closed connections as errors (a failed case
+            # still reaches this process as its exception)
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR))
+                    dashboard_address=None, silence_logs=logging.CRITICAL,
+                    # its HTTP server (health routes) on a free port, not 8787: a second run
+                    # at once would print a warning about the port in use
+                    scheduler_kwargs={"dashboard_address": ":0"}))
             finally:
                 signal.signal(signal.SIGINT, previous)
             client = stack.enter_context(Client(cluster))
